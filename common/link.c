@@ -1,0 +1,234 @@
+#include "link.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *nw_rel_name(nw_rel_t r)
+{
+    switch (r) {
+    case NW_REL_NONE: return "none";
+    case NW_REL_RELATED: return "related";
+    case NW_REL_NEAR_DUPLICATE: return "near_duplicate";
+    case NW_REL_UPDATE: return "update";
+    case NW_REL_DUPLICATE: return "duplicate";
+    }
+    return "none";
+}
+
+const char *nw_rel_link_name(nw_rel_t r)
+{
+    switch (r) {
+    case NW_REL_NONE: return NULL;
+    case NW_REL_RELATED: return "related";
+    case NW_REL_NEAR_DUPLICATE: return "near_duplicate_of";
+    case NW_REL_UPDATE: return "update_of";
+    case NW_REL_DUPLICATE: return "duplicate_of";
+    }
+    return NULL;
+}
+
+void nw_link_cfg_default(nw_link_cfg_t *cfg)
+{
+    cfg->dup_j = 0.80f;
+    cfg->dup_c = 0.90f;
+    cfg->near_j = 0.50f;
+    cfg->near_c = 0.80f;
+    cfg->grow_min = 0.08f;
+    cfg->lede_j = 0.70f;
+    cfg->lede_max_dt = 48 * 3600;
+    cfg->guard_num_j = 0.50f;
+    cfg->related_min = 0.25f;
+    cfg->tau_hours = 36.0f;
+    cfg->other_provider_bonus = 0.15f;
+    cfg->top_k_related = 10;
+    cfg->cluster_min_cos = 0.50f;
+}
+
+static int strcmp0(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : ""); }
+
+/* Total order on items so that every rule with a direction sees the same
+ * "newer" item whichever side the caller put it on. */
+static bool a_newer(const nw_link_meta_t *a, const nw_link_meta_t *b)
+{
+    if (a->versioncreated != b->versioncreated)
+        return a->versioncreated > b->versioncreated;
+    int c = strcmp0(a->provider, b->provider);
+    if (c)
+        return c > 0;
+    c = strcmp0(a->story_id, b->story_id);
+    if (c)
+        return c > 0;
+    return a->version_pk > b->version_pk;
+}
+
+static bool set_equal(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
+{
+    return na == nb && nw_fp_set_common(a, na, b, nb) == na;
+}
+
+/* Is sorted set a (bottom-k) contained in b? With b truncated, only the
+ * hashes below b's largest kept one can be checked. */
+static bool set_sub(const uint64_t *a, size_t na, const uint64_t *b, size_t nb, bool b_trunc)
+{
+    size_t check = na;
+    if (b_trunc && nb) {
+        check = 0;
+        while (check < na && a[check] <= b[nb - 1])
+            check++;
+    }
+    return nw_fp_set_common(a, check, b, nb) == check;
+}
+
+static float set_jaccard(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
+{
+    if (!na && !nb)
+        return 1.0f;
+    size_t c = nw_fp_set_common(a, na, b, nb);
+    return (float)c / (float)(na + nb - c);
+}
+
+static int popcount64(uint64_t v) { return __builtin_popcountll(v); }
+
+#define SET_RESULT(r_, sc_, rule_)                                                        \
+    do {                                                                                  \
+        out->rel = (r_);                                                                  \
+        out->score = (sc_);                                                               \
+        out->rule = (rule_);                                                              \
+        return out->rel;                                                                  \
+    } while (0)
+
+/* The rules in link.h, in the order that lets the stronger relation win. */
+nw_rel_t nw_link_decide(const nw_link_cfg_t *cfg, const nw_fp_t *a, const nw_link_meta_t *ma,
+                        const nw_fp_t *b, const nw_link_meta_t *mb, nw_link_result_t *out)
+{
+    nw_link_cfg_t def;
+    if (!cfg) {
+        nw_link_cfg_default(&def);
+        cfg = &def;
+    }
+    memset(out, 0, sizeof *out);
+    out->a_is_newer = a_newer(ma, mb);
+    const nw_fp_t *n = out->a_is_newer ? a : b, *o = out->a_is_newer ? b : a;
+    const nw_link_meta_t *mn = out->a_is_newer ? ma : mb, *mo = out->a_is_newer ? mb : ma;
+
+    nw_link_scores_t *s = &out->s;
+    s->j = nw_fp_jaccard(a, b);
+    s->c_ab = nw_fp_containment(s->j, a->n_shingles, b->n_shingles);
+    s->c_ba = nw_fp_containment(s->j, b->n_shingles, a->n_shingles);
+    s->lede_j = nw_fp_lede_jaccard(a, b);
+    s->cos = nw_fp_term_cosine(a, b);
+    s->simhash_hd = popcount64(a->simhash ^ b->simhash);
+    s->same_hash = !(a->flags & NW_FP_EMPTY) && !(b->flags & NW_FP_EMPTY) &&
+                   memcmp(a->content_hash, b->content_hash, 16) == 0;
+    float c_no = out->a_is_newer ? s->c_ab : s->c_ba; /* newer inside older */
+    float c_on = out->a_is_newer ? s->c_ba : s->c_ab; /* older inside newer */
+
+    if ((a->flags & NW_FP_EMPTY) || (b->flags & NW_FP_EMPTY))
+        SET_RESULT(NW_REL_NONE, 0.0f, "empty");
+    if (s->same_hash)
+        SET_RESULT(NW_REL_DUPLICATE, 1.0f, "same-content");
+
+    bool nums_same = set_equal(n->nums, n->n_nums, o->nums, o->n_nums);
+    bool ents_same = set_equal(n->ents, n->n_ents, o->ents, o->n_ents);
+    s->guarded = ((a->flags | b->flags) & (NW_FP_SHORT | NW_FP_TEMPLATED)) != 0;
+    s->guard_ok = !s->guarded ||
+                  (ents_same && set_jaccard(n->nums, n->n_nums, o->nums, o->n_nums) >= cfg->guard_num_j);
+
+    if (s->guard_ok) {
+        bool grows = (float)n->n_shingles >= (float)o->n_shingles * (1.0f + cfg->grow_min);
+        bool shrinks = (float)o->n_shingles >= (float)n->n_shingles * (1.0f + cfg->grow_min);
+        if (grows && c_on >= cfg->near_c)
+            SET_RESULT(NW_REL_UPDATE, c_on, "adds-to");
+        if (s->j >= cfg->dup_j && nums_same && ents_same)
+            SET_RESULT(NW_REL_DUPLICATE, s->j, "jaccard");
+        if (shrinks && c_no >= cfg->dup_c &&
+            set_sub(n->nums, n->n_nums, o->nums, o->n_nums, o->flags & NW_FP_NUMS_TRUNC) &&
+            set_sub(n->ents, n->n_ents, o->ents, o->n_ents, o->flags & NW_FP_ENTS_TRUNC))
+            SET_RESULT(NW_REL_DUPLICATE, c_no, "cut");
+        int64_t dt = mn->versioncreated - mo->versioncreated;
+        if (s->lede_j >= cfg->lede_j && mn->provider && mo->provider &&
+            strcmp(mn->provider, mo->provider) == 0 && dt >= 0 && dt <= cfg->lede_max_dt)
+            SET_RESULT(NW_REL_UPDATE, s->lede_j, "lede");
+        if (s->j >= cfg->near_j)
+            SET_RESULT(NW_REL_NEAR_DUPLICATE, s->j, "jaccard");
+        float c = c_no > c_on ? c_no : c_on;
+        if (c >= cfg->near_c)
+            SET_RESULT(NW_REL_NEAR_DUPLICATE, c, "containment");
+    }
+    if (s->cos >= cfg->related_min)
+        SET_RESULT(NW_REL_RELATED, s->cos, s->guard_ok ? "terms" : "terms-guarded");
+    SET_RESULT(NW_REL_NONE, s->cos, s->guard_ok ? "below" : "guard");
+}
+
+static int cmp_link(const void *x, const void *y)
+{
+    const nw_link_t *a = x, *b = y;
+    if (a->rank != b->rank)
+        return a->rank > b->rank ? -1 : 1;
+    return a->cand < b->cand ? -1 : a->cand > b->cand;
+}
+
+/* Same-story relations outrank any related link; related links are ordered
+ * by cosine with time decay and a bonus for another agency's coverage. */
+size_t nw_link_rank(const nw_link_cfg_t *cfg, const nw_fp_t *fp, const nw_link_meta_t *meta,
+                    const nw_link_cand_t *cands, size_t n, nw_link_t *out, size_t max_out)
+{
+    nw_link_cfg_t def;
+    if (!cfg) {
+        nw_link_cfg_default(&def);
+        cfg = &def;
+    }
+    nw_link_t *all = malloc((n ? n : 1) * sizeof *all);
+    if (!all)
+        return 0;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const nw_link_meta_t *cm = &cands[i].meta;
+        if ((meta->story_pk && cm->story_pk == meta->story_pk) ||
+            (meta->version_pk && cm->version_pk == meta->version_pk))
+            continue;
+        nw_link_t *l = &all[m];
+        l->cand = i;
+        if (nw_link_decide(cfg, fp, meta, cands[i].fp, cm, &l->r) == NW_REL_NONE)
+            continue;
+        if (l->r.rel == NW_REL_RELATED) {
+            double dt = fabs((double)(meta->versioncreated - cm->versioncreated)) / 3600.0;
+            double bonus = strcmp0(meta->provider, cm->provider) ? 1.0 + cfg->other_provider_bonus : 1.0;
+            l->rank = (float)(l->r.s.cos * exp(-dt / cfg->tau_hours) * bonus);
+        } else {
+            l->rank = 10.0f * (float)l->r.rel + l->r.score;
+        }
+        m++;
+    }
+    qsort(all, m, sizeof *all, cmp_link);
+    size_t w = 0, related = 0;
+    for (size_t i = 0; i < m && w < max_out; i++) {
+        if (all[i].r.rel == NW_REL_RELATED && (int)related++ >= cfg->top_k_related)
+            continue;
+        out[w++] = all[i];
+    }
+    free(all);
+    return w;
+}
+
+int64_t nw_link_cluster_id(const nw_link_cfg_t *cfg, const nw_link_meta_t *meta,
+                           const nw_link_cand_t *cands, const nw_link_t *links, size_t n_links)
+{
+    nw_link_cfg_t def;
+    if (!cfg) {
+        nw_link_cfg_default(&def);
+        cfg = &def;
+    }
+    int64_t id = meta->cluster_id > 0 ? meta->cluster_id : meta->story_pk;
+    for (size_t i = 0; i < n_links; i++) {
+        const nw_link_result_t *r = &links[i].r;
+        if (r->rel == NW_REL_RELATED && r->s.cos < cfg->cluster_min_cos)
+            continue;
+        const nw_link_meta_t *cm = &cands[links[i].cand].meta;
+        int64_t cid = cm->cluster_id > 0 ? cm->cluster_id : cm->story_pk;
+        if (cid > 0 && (id <= 0 || cid < id))
+            id = cid;
+    }
+    return id;
+}

@@ -1,0 +1,131 @@
+/*
+ * link: decide how two items relate, from their fingerprints and metadata,
+ * and rank the links of one item (docs similarity.md §5, §7).
+ *
+ * Relations (stored in links.relation as "<name>_of", from the newer item to
+ * the older one):
+ *   duplicate       the same content: equal content hash, or Ĵ ≥ dup_j, or the
+ *                   newer item is a cut of the older one (Ĉ(newer ⊂ older) ≥
+ *                   dup_c); in every case the numbers and capitalised words
+ *                   must agree (a changed figure is a correction, not a copy)
+ *   update          the newer item contains the older one and adds to it
+ *                   (Ĉ(older ⊂ newer) ≥ near_c and at least grow_min more
+ *                   shingles), or a write-through of the same provider whose
+ *                   lede matches (lede Ĵ ≥ lede_j within lede_max_dt)
+ *   near_duplicate  a rewrite: Ĵ ≥ near_j, or Ĉ of the smaller in the larger
+ *                   ≥ near_c, that is neither of the above
+ *   related         otherwise, term cosine ≥ related_min
+ *   none            below that
+ * Guard (short or templated items, e.g. earnings and dividend briefs): any
+ * relation above `related` also requires the same capitalised-word set and a
+ * number-set Jaccard ≥ guard_num_j, because different companies' briefs share
+ * most shingles.
+ *
+ * The decision is symmetric: the pair is ordered by (versioncreated, provider,
+ * story_id, id) before any rule that has a direction, so two replicas that
+ * compare the same pair from either side reach the same answer.
+ */
+#ifndef NW_LINK_H
+#define NW_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fingerprint.h"
+
+typedef enum {
+    NW_REL_NONE = 0,
+    NW_REL_RELATED,
+    NW_REL_NEAR_DUPLICATE,
+    NW_REL_UPDATE,
+    NW_REL_DUPLICATE,
+} nw_rel_t;
+
+/* "none", "related", "near_duplicate", "update", "duplicate". */
+const char *nw_rel_name(nw_rel_t r);
+/* links.relation value: "related", "near_duplicate_of", "update_of", "duplicate_of"; NULL for none. */
+const char *nw_rel_link_name(nw_rel_t r);
+
+typedef struct nw_link_cfg {
+    float dup_j;             /* 0.80 */
+    float dup_c;             /* 0.90: newer cut from older */
+    float near_j;            /* 0.50 */
+    float near_c;            /* 0.80 */
+    float grow_min;          /* 0.05: share of extra shingles that makes "adds to it" */
+    float lede_j;            /* 0.70 */
+    int64_t lede_max_dt;     /* 48 h, seconds */
+    float guard_num_j;       /* 0.50 */
+    float related_min;       /* 0.25 term cosine */
+    float tau_hours;         /* 36: time decay of the related score */
+    float other_provider_bonus; /* 0.15 */
+    int top_k_related;       /* 10 */
+    float cluster_min_cos;   /* 0.50: related this strongly joins the cluster */
+} nw_link_cfg_t;
+
+void nw_link_cfg_default(nw_link_cfg_t *cfg);
+
+/* What link needs to know about an item besides its fingerprint. Strings are
+ * borrowed and may be NULL. */
+typedef struct nw_link_meta {
+    int64_t version_pk;     /* 0 if not stored yet */
+    int64_t story_pk;
+    int64_t cluster_id;     /* 0 if none */
+    const char *provider;
+    const char *story_id;
+    int64_t versioncreated; /* epoch seconds; 0 = unknown */
+    const char *headline;
+} nw_link_meta_t;
+
+typedef struct nw_link_scores {
+    float j;          /* Ĵ full text */
+    float c_ab, c_ba; /* Ĉ(a ⊂ b), Ĉ(b ⊂ a) */
+    float lede_j;
+    float cos;        /* term cosine */
+    int simhash_hd;   /* Hamming distance of the SimHashes */
+    bool same_hash;   /* equal content hashes */
+    bool guarded;     /* the guard applied (short or templated) */
+    bool guard_ok;    /* ... and passed */
+} nw_link_scores_t;
+
+typedef struct nw_link_result {
+    nw_rel_t rel;
+    float score;      /* the figure that decided: Ĵ, Ĉ, lede Ĵ or cosine */
+    bool a_is_newer;  /* direction of the link: newer -> older */
+    const char *rule; /* short name of the rule that fired, static string */
+    nw_link_scores_t s;
+} nw_link_result_t;
+
+/* Compare two items. cfg may be NULL for the defaults. */
+nw_rel_t nw_link_decide(const nw_link_cfg_t *cfg, const nw_fp_t *a, const nw_link_meta_t *ma,
+                        const nw_fp_t *b, const nw_link_meta_t *mb, nw_link_result_t *out);
+
+/* A stored candidate, as nw_simindex_candidates returns it. */
+typedef struct nw_link_cand {
+    const nw_fp_t *fp;
+    nw_link_meta_t meta;
+} nw_link_cand_t;
+
+typedef struct nw_link {
+    size_t cand;      /* index into the candidate array */
+    nw_link_result_t r;
+    float rank;       /* ordering key: relation first, then score (related: cos · decay · bonus) */
+} nw_link_t;
+
+/* Decide every candidate of one item and keep the links worth storing, best
+ * first: all duplicate/update/near_duplicate links, then at most
+ * cfg->top_k_related related ones. Candidates of the item's own story are
+ * skipped (versions are the store's business). Writes at most max_out
+ * entries to out; returns the count. */
+size_t nw_link_rank(const nw_link_cfg_t *cfg, const nw_fp_t *fp, const nw_link_meta_t *meta,
+                    const nw_link_cand_t *cands, size_t n, nw_link_t *out, size_t max_out);
+
+/* Cluster id of an item: the smallest of its own (meta->cluster_id, else
+ * story_pk) and the cluster ids of the candidates it is linked to by a
+ * duplicate/update/near_duplicate link or a related link with cosine ≥
+ * cluster_min_cos. Smallest = earliest story (bigserial), so every replica
+ * and every later version reaches the same id. */
+int64_t nw_link_cluster_id(const nw_link_cfg_t *cfg, const nw_link_meta_t *meta,
+                           const nw_link_cand_t *cands, const nw_link_t *links, size_t n_links);
+
+#endif
