@@ -84,6 +84,7 @@ tmp=$(mktemp "$NW_STATE_DIR/.env.XXXXXX")
   printf 'export NEWSWIRE_KAFKA_BROKERS=%q\n' "$BROKERS"
   printf 'export NEWSWIRE_PG_DSN=%q\n' "$PG_DSN"
 } >"$tmp"
+chmod 0644 "$tmp" # mktemp makes it 0600; tests may run as another user
 mv -f "$tmp" "$ENV_FILE"
 
 ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
