@@ -21,6 +21,9 @@ void nw_item_free(nw_item_t *it)
     free(it->slugline);
     free(it->language);
     free(it->body_text);
+    free(it->version_id);
+    free(it->derived_from);
+    free(it->pair_key);
     memset(it, 0, sizeof *it);
 }
 
@@ -43,4 +46,14 @@ const char *nw_edit_name(nw_edit_t e)
     case NW_EDIT_KILL: return "kill";
     }
     return "new";
+}
+
+const char *nw_part_name(nw_part_t p)
+{
+    switch (p) {
+    case NW_PART_WHOLE: return "whole";
+    case NW_PART_META: return "meta";
+    case NW_PART_BODY: return "body";
+    }
+    return "whole";
 }

@@ -32,6 +32,15 @@ typedef enum {
     NW_EDIT_KILL,
 } nw_edit_t;
 
+/* AP delivers an item's metadata (Media API JSON) and its body (the NITF
+ * rendition) separately. A half is parsed on its own, held by the pipeline and
+ * merged with nw_format_ap_merge() when the other half arrives. */
+typedef enum {
+    NW_PART_WHOLE = 0, /* a complete item */
+    NW_PART_META = 1,  /* metadata only: wait for the body with the same pair_key */
+    NW_PART_BODY = 2,  /* body only: wait for the metadata with the same pair_key */
+} nw_part_t;
+
 typedef struct nw_item {
     json_t *ninjs;           /* the ninjs 2.1 object; owned */
     char provider[16];       /* "ap", "reuters", "afp" or the ninjs provider slug */
@@ -49,6 +58,18 @@ typedef struct nw_item {
     char *language;          /* BCP 47, may be NULL */
     char *body_text;         /* plain text of the body, for matching (boilerplate stripped); may be NULL */
     int invalid_bytes;       /* invalid UTF-8 sequences replaced while decoding */
+
+    /* Added by the format parsers (issue 3). */
+    char *version_id;        /* the agency's id of this revision, for exact re-send dedupe:
+                                AP etag (G2: itemIdSequence), Reuters versionedId, AFP
+                                PublicIdentifier, ninjs uri:version; NULL when none */
+    char *derived_from;      /* story id this one evolved from (Reuters API evolvedFrom,
+                                G2 link rel=irel:derivedFrom); NULL when none */
+    int64_t embargoed;       /* embargo end, epoch seconds UTC; 0 = none */
+    bool synthetic_id;       /* the format has no id (ANPA, bare NITF): story_id is a
+                                content hash that only catches exact re-sends */
+    nw_part_t part;          /* AP JSON + NITF pairs: which half this is */
+    char *pair_key;          /* halves with equal pair_key belong together: "<itemid>.<version>" */
 } nw_item_t;
 
 /* Initialize an empty item (ninjs = new empty object). */
@@ -59,5 +80,6 @@ void nw_item_free(nw_item_t *it);
 
 const char *nw_pubstatus_name(nw_pubstatus_t s);   /* "usable", "withheld", "canceled" */
 const char *nw_edit_name(nw_edit_t e);             /* "new", "update", "correction", "kill" */
+const char *nw_part_name(nw_part_t p);             /* "whole", "meta", "body" */
 
 #endif
