@@ -1,5 +1,6 @@
 #include "item.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,4 +57,38 @@ const char *nw_part_name(nw_part_t p)
     case NW_PART_BODY: return "body";
     }
     return "whole";
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *nw_item_to_json(const nw_item_t *it)
+{
+    json_t *o = json_object();
+    char order[24];
+    snprintf(order, sizeof order, "%llu", (unsigned long long)it->version_order);
+    json_object_set_new(o, "provider", json_string(it->provider));
+    json_object_set_new(o, "format", json_string(it->format));
+    json_object_set_new(o, "story_id", json_string(it->story_id ? it->story_id : ""));
+    json_object_set_new(o, "version", json_string(it->version ? it->version : ""));
+    json_object_set_new(o, "version_order", json_string(order));
+    json_object_set_new(o, "version_id", str_or_null(it->version_id));
+    json_object_set_new(o, "firstcreated", json_integer(it->firstcreated));
+    json_object_set_new(o, "versioncreated", json_integer(it->versioncreated));
+    json_object_set_new(o, "embargoed", json_integer(it->embargoed));
+    json_object_set_new(o, "pubstatus", json_string(nw_pubstatus_name(it->pubstatus)));
+    json_object_set_new(o, "edit", json_string(nw_edit_name(it->edit)));
+    json_object_set_new(o, "is_news", json_boolean(it->is_news));
+    json_object_set_new(o, "headline", str_or_null(it->headline));
+    json_object_set_new(o, "slugline", str_or_null(it->slugline));
+    json_object_set_new(o, "language", str_or_null(it->language));
+    json_object_set_new(o, "body_text", str_or_null(it->body_text));
+    json_object_set_new(o, "invalid_bytes", json_integer(it->invalid_bytes));
+    json_object_set_new(o, "synthetic_id", json_boolean(it->synthetic_id));
+    json_object_set_new(o, "part", json_string(nw_part_name(it->part)));
+    json_object_set_new(o, "pair_key", str_or_null(it->pair_key));
+    json_object_set_new(o, "derived_from", str_or_null(it->derived_from));
+    return o;
 }

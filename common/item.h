@@ -82,4 +82,9 @@ const char *nw_pubstatus_name(nw_pubstatus_t s);   /* "usable", "withheld", "can
 const char *nw_edit_name(nw_edit_t e);             /* "new", "update", "correction", "kill" */
 const char *nw_part_name(nw_part_t p);             /* "whole", "meta", "body" */
 
+/* The pipeline fields of it (not the ninjs) as a new JSON object, for tools,
+ * logs and tests: {"provider", "format", "story_id", "version", "version_order"
+ * (a decimal string: uint64 does not fit JSON numbers), ...}. Caller owns it. */
+json_t *nw_item_to_json(const nw_item_t *it);
+
 #endif

@@ -41,7 +41,7 @@ static json_t *array_of(json_t *o, const char *name)
 
 static void add_text_member(json_t *o, const char *array, const char *role, const char *value)
 {
-    char *v = nw_text_squash(value);
+    char *v = nw_text_field(value);
     if (!v)
         return;
     json_t *a = array_of(o, array);

@@ -399,7 +399,7 @@ void nw_text_body_from_html(const char *html, size_t len, int flags, nw_body_t *
             doc = htmlCtxtReadMemory(ctxt, html, (int)(len > 0x7fffffff ? 0x7fffffff : len),
                                      NULL, "UTF-8",
                                      HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                                         HTML_PARSE_NOIMPLIED | HTML_PARSE_COMPACT);
+                                         HTML_PARSE_COMPACT);
             htmlFreeParserCtxt(ctxt);
         }
     }

@@ -62,11 +62,16 @@ static void concepts(json_t *o, const char *array, const json_t *list)
         const char *code = nw_json_str(e, "code"); /* 1.x subject[] */
         if (!lit && code)
             lit = code;
+        char *from_scheme = NULL; /* 1.x: {code, scheme} */
+        const char *scheme = nw_json_str(e, "scheme");
+        if (!uri && code && scheme && !strncmp(scheme, "http", 4))
+            uri = from_scheme = nw_fmt_printf("%s%s", scheme, code);
         if (!uri && rel && is_uri(rel) && !strncmp(rel, "http", 4)) {
             uri = rel; /* AP example: the URI sits in rel */
             rel = NULL;
         }
         char *u = concept_uri(uri, lit);
+        free(from_scheme);
         json_t *m = nw_ninjs_add_concept(o, array, name, u, lit, rel, nw_json_str(e, "creator"));
         free(u);
         json_t *geo = get2(e, "geojson", "geoJSON");

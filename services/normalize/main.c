@@ -70,47 +70,17 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-static json_t *item_json(const nw_item_t *it)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "provider", json_string(it->provider));
-    json_object_set_new(o, "format", json_string(it->format));
-    json_object_set_new(o, "story_id", json_string(it->story_id ? it->story_id : ""));
-    json_object_set_new(o, "version", json_string(it->version ? it->version : ""));
-    char order[24];
-    snprintf(order, sizeof order, "%llu", (unsigned long long)it->version_order);
-    json_object_set_new(o, "version_order", json_string(order));
-    json_object_set_new(o, "version_id", it->version_id ? json_string(it->version_id) : json_null());
-    json_object_set_new(o, "firstcreated", json_integer(it->firstcreated));
-    json_object_set_new(o, "versioncreated", json_integer(it->versioncreated));
-    json_object_set_new(o, "embargoed", json_integer(it->embargoed));
-    json_object_set_new(o, "pubstatus", json_string(nw_pubstatus_name(it->pubstatus)));
-    json_object_set_new(o, "edit", json_string(nw_edit_name(it->edit)));
-    json_object_set_new(o, "is_news", json_boolean(it->is_news));
-    json_object_set_new(o, "headline", it->headline ? json_string(it->headline) : json_null());
-    json_object_set_new(o, "slugline", it->slugline ? json_string(it->slugline) : json_null());
-    json_object_set_new(o, "language", it->language ? json_string(it->language) : json_null());
-    json_object_set_new(o, "body_text", it->body_text ? json_string(it->body_text) : json_null());
-    json_object_set_new(o, "invalid_bytes", json_integer(it->invalid_bytes));
-    json_object_set_new(o, "synthetic_id", json_boolean(it->synthetic_id));
-    json_object_set_new(o, "part", json_string(nw_part_name(it->part)));
-    json_object_set_new(o, "pair_key", it->pair_key ? json_string(it->pair_key) : json_null());
-    json_object_set_new(o, "derived_from",
-                        it->derived_from ? json_string(it->derived_from) : json_null());
-    return o;
-}
-
 static void print_item(const nw_item_t *it, const opts_t *o)
 {
     json_t *out;
     if (o->with_item) {
         out = json_object();
-        json_object_set_new(out, "item", item_json(it));
+        json_object_set_new(out, "item", nw_item_to_json(it));
         json_object_set(out, "ninjs", it->ninjs);
     } else {
         out = json_incref(it->ninjs);
     }
-    size_t flags = (o->pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_ENSURE_ASCII * 0;
+    size_t flags = (o->pretty ? JSON_INDENT(2) : JSON_COMPACT);
     char *s = json_dumps(out, flags);
     if (s) {
         puts(s);
