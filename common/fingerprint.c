@@ -45,6 +45,7 @@ void nw_fp_cfg_default(nw_fp_cfg_t *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->short_tokens = 80;
     cfg->templated_nums = 0.12f;
+    cfg->templated_max_tokens = 200;
     cfg->boost_cap = 1.5f;
     cfg->boost_num = 1.3f;
     cfg->boost_headline = 1.0f;
@@ -409,7 +410,8 @@ bool nw_fp_compute(nw_fp_ctx_t *ctx, const nw_fp_cfg_t *cfg, const nw_fp_input_t
         out->flags |= NW_FP_ENTS_TRUNC;
     if ((int)n < cfg->short_tokens)
         out->flags |= NW_FP_SHORT;
-    if (n_brief >= 2 || (float)n_digit >= cfg->templated_nums * (float)n)
+    if ((int)n < cfg->templated_max_tokens &&
+        (n_brief >= 2 || (float)n_digit >= cfg->templated_nums * (float)n))
         out->flags |= NW_FP_TEMPLATED;
 
     /* Shingles and MinHash: full text, then the lede. */

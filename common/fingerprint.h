@@ -76,7 +76,8 @@ typedef float (*nw_fp_idf_fn)(void *ud, uint64_t term_hash);
 
 typedef struct nw_fp_cfg {
     int short_tokens;     /* below this many tokens an item is NW_FP_SHORT (80) */
-    float templated_nums; /* numeric share of tokens that makes an item templated (0.12) */
+    float templated_nums; /* numeric share of tokens that makes an item templated (0.12), */
+    int templated_max_tokens; /* or >= 2 brief words (qtr, shr, cts...), below this length (200) */
     float boost_cap;      /* weight factor of capitalised, non-initial words (1.5) */
     float boost_num;      /* weight factor of numbers (1.3) */
     float boost_headline; /* term frequency added per headline occurrence (1.0) */

@@ -31,13 +31,18 @@ const char *nw_rel_link_name(nw_rel_t r)
 void nw_link_cfg_default(nw_link_cfg_t *cfg)
 {
     cfg->dup_j = 0.80f;
-    cfg->dup_c = 0.90f;
+    cfg->dup_c = 0.85f;
     cfg->near_j = 0.50f;
     cfg->near_c = 0.80f;
     cfg->grow_min = 0.08f;
+    cfg->grow_min_shingles = 8;
     cfg->lede_j = 0.70f;
     cfg->lede_max_dt = 48 * 3600;
-    cfg->guard_num_j = 0.50f;
+    cfg->guard_num_c = 0.50f;
+    cfg->guard_num_slack = 2;
+    cfg->correction_j = 0.30f;
+    cfg->correction_slack = 2;
+    cfg->short_ent_slack = 1;
     cfg->related_min = 0.25f;
     cfg->tau_hours = 36.0f;
     cfg->other_provider_bonus = 0.15f;
@@ -80,14 +85,6 @@ static bool set_sub(const uint64_t *a, size_t na, const uint64_t *b, size_t nb, 
     return nw_fp_set_common(a, check, b, nb) == check;
 }
 
-static float set_jaccard(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
-{
-    if (!na && !nb)
-        return 1.0f;
-    size_t c = nw_fp_set_common(a, na, b, nb);
-    return (float)c / (float)(na + nb - c);
-}
-
 static int popcount64(uint64_t v) { return __builtin_popcountll(v); }
 
 #define SET_RESULT(r_, sc_, rule_)                                                        \
@@ -97,6 +94,52 @@ static int popcount64(uint64_t v) { return __builtin_popcountll(v); }
         out->rule = (rule_);                                                              \
         return out->rel;                                                                  \
     } while (0)
+
+/* Compare two bottom-k hash sets. When either was truncated only hashes up to
+ * the smaller of the truncated maxima are comparable (the bottom-k sketch
+ * rule). Fills the count of each side's comparable members and the common
+ * count. */
+static void sketch_cmp(const uint64_t *a, size_t na, bool ta, const uint64_t *b, size_t nb, bool tb,
+                       size_t *ca, size_t *cb, size_t *common)
+{
+    uint64_t lim = UINT64_MAX;
+    if (ta && na)
+        lim = a[na - 1];
+    if (tb && nb && b[nb - 1] < lim)
+        lim = b[nb - 1];
+    size_t i = 0, j = 0;
+    while (i < na && a[i] <= lim)
+        i++;
+    while (j < nb && b[j] <= lim)
+        j++;
+    *ca = i;
+    *cb = j;
+    *common = nw_fp_set_common(a, i, b, j);
+}
+
+/* Numbers agree enough for a same-story relation: half of the smaller set is
+ * in the larger one, or at most `slack` figures differ. */
+static bool nums_agree(const nw_link_cfg_t *cfg, const nw_fp_t *x, const nw_fp_t *y, int slack)
+{
+    size_t cx, cy, c;
+    sketch_cmp(x->nums, x->n_nums, x->flags & NW_FP_NUMS_TRUNC, y->nums, y->n_nums,
+               y->flags & NW_FP_NUMS_TRUNC, &cx, &cy, &c);
+    size_t mn = cx < cy ? cx : cy;
+    if (!mn)
+        return true;
+    return (float)c >= cfg->guard_num_c * (float)mn || cx + cy - 2 * c <= (size_t)slack;
+}
+
+/* Capitalised words of the smaller item are all in the larger one (sizes
+ * differ), or both sets are equal (sizes alike), up to `slack` differences. */
+static bool ents_agree(const nw_fp_t *small, const nw_fp_t *large, bool alike, int slack)
+{
+    size_t cs, cl, c;
+    sketch_cmp(small->ents, small->n_ents, small->flags & NW_FP_ENTS_TRUNC, large->ents, large->n_ents,
+               large->flags & NW_FP_ENTS_TRUNC, &cs, &cl, &c);
+    size_t diff = alike ? cs + cl - 2 * c : cs - c;
+    return diff <= (size_t)slack;
+}
 
 /* The rules in link.h, in the order that lets the stronger relation win. */
 nw_rel_t nw_link_decide(const nw_link_cfg_t *cfg, const nw_fp_t *a, const nw_link_meta_t *ma,
@@ -123,38 +166,61 @@ nw_rel_t nw_link_decide(const nw_link_cfg_t *cfg, const nw_fp_t *a, const nw_lin
                    memcmp(a->content_hash, b->content_hash, 16) == 0;
     float c_no = out->a_is_newer ? s->c_ab : s->c_ba; /* newer inside older */
     float c_on = out->a_is_newer ? s->c_ba : s->c_ab; /* older inside newer */
+    float c_max = c_no > c_on ? c_no : c_on;
 
     if ((a->flags & NW_FP_EMPTY) || (b->flags & NW_FP_EMPTY))
         SET_RESULT(NW_REL_NONE, 0.0f, "empty");
     if (s->same_hash)
         SET_RESULT(NW_REL_DUPLICATE, 1.0f, "same-content");
 
+    bool same_src = mn->provider && mo->provider && strcmp(mn->provider, mo->provider) == 0;
+    bool corr = same_src && mn->correction;
+    int slack = corr ? cfg->correction_slack : 0;
+    bool grows = (float)n->n_shingles >= (float)o->n_shingles * (1.0f + cfg->grow_min) &&
+                 n->n_shingles >= o->n_shingles + (uint32_t)cfg->grow_min_shingles;
+    bool shrinks = (float)o->n_shingles >= (float)n->n_shingles * (1.0f + cfg->grow_min) &&
+                   o->n_shingles >= n->n_shingles + (uint32_t)cfg->grow_min_shingles;
+    const nw_fp_t *small = n->n_shingles <= o->n_shingles ? n : o, *large = small == n ? o : n;
+    bool templated = ((a->flags | b->flags) & NW_FP_TEMPLATED) != 0;
+    s->guarded = templated || ((a->flags | b->flags) & NW_FP_SHORT) != 0;
+    int ent_slack = slack + (templated ? 0 : cfg->short_ent_slack);
+    s->guard_ok = nums_agree(cfg, n, o, cfg->guard_num_slack + slack) &&
+                  (!s->guarded || ents_agree(small, large, !grows && !shrinks, ent_slack));
     bool nums_same = set_equal(n->nums, n->n_nums, o->nums, o->n_nums);
     bool ents_same = set_equal(n->ents, n->n_ents, o->ents, o->n_ents);
-    s->guarded = ((a->flags | b->flags) & (NW_FP_SHORT | NW_FP_TEMPLATED)) != 0;
-    s->guard_ok = !s->guarded ||
-                  (ents_same && set_jaccard(n->nums, n->n_nums, o->nums, o->n_nums) >= cfg->guard_num_j);
 
     if (s->guard_ok) {
-        bool grows = (float)n->n_shingles >= (float)o->n_shingles * (1.0f + cfg->grow_min);
-        bool shrinks = (float)o->n_shingles >= (float)n->n_shingles * (1.0f + cfg->grow_min);
-        if (grows && c_on >= cfg->near_c)
-            SET_RESULT(NW_REL_UPDATE, c_on, "adds-to");
-        if (s->j >= cfg->dup_j && nums_same && ents_same)
-            SET_RESULT(NW_REL_DUPLICATE, s->j, "jaccard");
-        if (shrinks && c_no >= cfg->dup_c &&
+        /* A short older item fits in the newer one's lede: the lede signature
+         * estimates its containment with less noise than the full one. */
+        float c_on_lede = o->n_tokens < NW_FP_LEDE_TOKENS
+                              ? nw_fp_containment(s->lede_j, o->n_lede_shingles, n->n_lede_shingles)
+                              : 0.0f;
+        if (grows && (c_on >= cfg->near_c || c_on_lede >= cfg->near_c))
+            SET_RESULT(NW_REL_UPDATE, c_on > c_on_lede ? c_on : c_on_lede, "adds-to");
+        /* A cut keeps the lede: an identical lede lets a noisier Ĉ count. */
+        if (shrinks && (c_no >= cfg->dup_c || (s->lede_j >= 0.9f && c_no >= cfg->near_c)) &&
             set_sub(n->nums, n->n_nums, o->nums, o->n_nums, o->flags & NW_FP_NUMS_TRUNC) &&
             set_sub(n->ents, n->n_ents, o->ents, o->n_ents, o->flags & NW_FP_ENTS_TRUNC))
             SET_RESULT(NW_REL_DUPLICATE, c_no, "cut");
-        int64_t dt = mn->versioncreated - mo->versioncreated;
-        if (s->lede_j >= cfg->lede_j && mn->provider && mo->provider &&
-            strcmp(mn->provider, mo->provider) == 0 && dt >= 0 && dt <= cfg->lede_max_dt)
-            SET_RESULT(NW_REL_UPDATE, s->lede_j, "lede");
-        if (s->j >= cfg->near_j)
-            SET_RESULT(NW_REL_NEAR_DUPLICATE, s->j, "jaccard");
-        float c = c_no > c_on ? c_no : c_on;
-        if (c >= cfg->near_c)
-            SET_RESULT(NW_REL_NEAR_DUPLICATE, c, "containment");
+        if (same_src) {
+            /* Another version of the same agency's copy under a new id. */
+            int64_t dt = mn->versioncreated - mo->versioncreated;
+            if (s->j >= cfg->near_j)
+                SET_RESULT(NW_REL_UPDATE, s->j, "same-source");
+            if (c_max >= cfg->near_c)
+                SET_RESULT(NW_REL_UPDATE, c_max, "same-source-containment");
+            if (s->lede_j >= cfg->lede_j && dt <= cfg->lede_max_dt)
+                SET_RESULT(NW_REL_UPDATE, s->lede_j, "lede");
+            if (corr && s->j >= cfg->correction_j)
+                SET_RESULT(NW_REL_UPDATE, s->j, "correction");
+        } else {
+            if (s->j >= cfg->dup_j && nums_same && ents_same)
+                SET_RESULT(NW_REL_DUPLICATE, s->j, "jaccard");
+            if (s->j >= cfg->near_j)
+                SET_RESULT(NW_REL_NEAR_DUPLICATE, s->j, "jaccard");
+            if (c_max >= cfg->near_c)
+                SET_RESULT(NW_REL_NEAR_DUPLICATE, c_max, "containment");
+        }
     }
     if (s->cos >= cfg->related_min)
         SET_RESULT(NW_REL_RELATED, s->cos, s->guard_ok ? "terms" : "terms-guarded");

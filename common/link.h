@@ -4,22 +4,28 @@
  *
  * Relations (stored in links.relation as "<name>_of", from the newer item to
  * the older one):
- *   duplicate       the same content: equal content hash, or Ĵ ≥ dup_j, or the
+ *   duplicate       nothing new for a subscriber: equal content hash; or the
  *                   newer item is a cut of the older one (Ĉ(newer ⊂ older) ≥
- *                   dup_c); in every case the numbers and capitalised words
- *                   must agree (a changed figure is a correction, not a copy)
+ *                   dup_c, its numbers and capitalised words a subset); or,
+ *                   from another provider, Ĵ ≥ dup_j with the same numbers and
+ *                   capitalised words (the same copy in another product)
  *   update          the newer item contains the older one and adds to it
- *                   (Ĉ(older ⊂ newer) ≥ near_c and at least grow_min more
- *                   shingles), or a write-through of the same provider whose
- *                   lede matches (lede Ĵ ≥ lede_j within lede_max_dt)
- *   near_duplicate  a rewrite: Ĵ ≥ near_j, or Ĉ of the smaller in the larger
- *                   ≥ near_c, that is neither of the above
+ *                   (Ĉ(older ⊂ newer) ≥ near_c and grow_min, grow_min_shingles more shingles); or
+ *                   the same provider's revised copy under a new id: Ĵ ≥ near_j,
+ *                   Ĉ ≥ near_c, lede Ĵ ≥ lede_j within lede_max_dt, or a
+ *                   flagged correction with Ĵ ≥ correction_j
+ *   near_duplicate  another provider's rewrite: Ĵ ≥ near_j or Ĉ ≥ near_c
  *   related         otherwise, term cosine ≥ related_min
  *   none            below that
- * Guard (short or templated items, e.g. earnings and dividend briefs): any
- * relation above `related` also requires the same capitalised-word set and a
- * number-set Jaccard ≥ guard_num_j, because different companies' briefs share
- * most shingles.
+ * Guards, for every relation above `related`: the number sets must agree
+ * (half of the smaller set shared, or at most guard_num_slack figures
+ * differ), so a market report or brief of another day is not a version; and
+ * for short or templated items (earnings and dividend briefs of different
+ * companies share most shingles) the capitalised-word sets must be equal
+ * (subset when one item is a cut/growth of the other; short_ent_slack
+ * differences allowed when neither is templated). A same-provider
+ * correction (meta.correction) may differ in correction_slack more figures
+ * or names.
  *
  * The decision is symmetric: the pair is ordered by (versioncreated, provider,
  * story_id, id) before any rule that has a direction, so two replicas that
@@ -49,13 +55,18 @@ const char *nw_rel_link_name(nw_rel_t r);
 
 typedef struct nw_link_cfg {
     float dup_j;             /* 0.80 */
-    float dup_c;             /* 0.90: newer cut from older */
+    float dup_c;             /* 0.85: newer cut from older */
     float near_j;            /* 0.50 */
     float near_c;            /* 0.80 */
-    float grow_min;          /* 0.05: share of extra shingles that makes "adds to it" */
+    float grow_min;          /* 0.08: share of extra shingles that makes "adds to it" */
+    int grow_min_shingles;   /* 8: ... and at least this many (about a sentence) */
     float lede_j;            /* 0.70 */
     int64_t lede_max_dt;     /* 48 h, seconds */
-    float guard_num_j;       /* 0.50 */
+    float guard_num_c;       /* 0.50: share of the smaller number set the larger must hold */
+    int guard_num_slack;     /* 2 figures may differ anyway */
+    float correction_j;      /* 0.30: Ĵ enough for a flagged same-provider correction */
+    int correction_slack;    /* 2 more figures or names may differ in a correction */
+    int short_ent_slack;     /* 1 name may differ between short items that are not templated */
     float related_min;       /* 0.25 term cosine */
     float tau_hours;         /* 36: time decay of the related score */
     float other_provider_bonus; /* 0.15 */
@@ -75,6 +86,7 @@ typedef struct nw_link_meta {
     const char *story_id;
     int64_t versioncreated; /* epoch seconds; 0 = unknown */
     const char *headline;
+    bool correction;        /* the agency flagged this version a correction (nw_item_t.edit) */
 } nw_link_meta_t;
 
 typedef struct nw_link_scores {
