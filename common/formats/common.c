@@ -154,7 +154,7 @@ static bool xml_error(xmlParserCtxtPtr ctxt, nw_err_t *err)
         return nw_err_set(err, NW_ERR_INPUT, "too-deep", "XML nested deeper than 256 elements");
     if (e->code == XML_ERR_ENTITY_LOOP || strstr(msg, "ntity"))
         return nw_err_set(err, NW_ERR_INPUT, "xml-entity", "XML entity refused: %s", msg);
-    if (strstr(msg, "huge") || strstr(msg, "too long"))
+    if (strcasestr(msg, "huge") || strstr(msg, "too long"))
         return nw_err_set(err, NW_ERR_INPUT, "too-large", "XML text node too large: %s", msg);
     return nw_err_set(err, NW_ERR_INPUT, "xml-malformed", "XML line %d: %s", e->line, msg);
 }

@@ -276,6 +276,24 @@ bool nw_format_parse_all(const nw_input_t *in, nw_items_t *out, nw_err_t *err)
         return nw_err_set(err, NW_ERR_INPUT, "too-large", "payload of %zu bytes exceeds %u",
                           in->len, NW_FORMAT_MAX_BYTES);
     const char *name = nw_format_detect(in);
+    if (!name && !(in->format && *in->format)) {
+        /* say why sniffing failed when the payload is broken JSON or XML */
+        size_t i = 0;
+        while (i < in->len && (in->data[i] == ' ' || in->data[i] == '\n' || in->data[i] == '\r' ||
+                               in->data[i] == '\t'))
+            i++;
+        if (i < in->len && in->data[i] == '{') {
+            json_t *root;
+            if (!nw_json_read(in, &root, NULL, err))
+                return false;
+            json_decref(root);
+        } else if (i < in->len && in->data[i] == '<') {
+            xmlDocPtr doc;
+            if (!nw_xml_read(in, &doc, NULL, err))
+                return false;
+            xmlFreeDoc(doc);
+        }
+    }
     if (!name) {
         if (in->format && *in->format)
             return nw_err_set(err, NW_ERR_INPUT, "unknown-format",
