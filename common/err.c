@@ -10,6 +10,7 @@ bool nw_err_set(nw_err_t *err, nw_errclass_t cls, const char *code, const char *
         return false;
     err->cls = cls;
     snprintf(err->code, sizeof err->code, "%s", code ? code : "");
+    err->detail[0] = 0;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -27,7 +28,7 @@ void nw_err_prefix(nw_err_t *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    snprintf(err->msg, sizeof err->msg, "%.200s: %.300s", prefix, old);
 }
 
 void nw_err_clear(nw_err_t *err)

@@ -28,6 +28,7 @@ typedef struct nw_err {
     nw_errclass_t cls; /* what the caller should do about it */
     char code[32];     /* short machine-readable code: "xml-malformed", SQLSTATE... */
     char msg[512];     /* human-readable, names the field or the cause */
+    char detail[64];   /* machine-readable subject: a constraint name, a field... */
 } nw_err_t;
 
 /* Fill err (may be NULL) with a class, a code and a printf-style message.

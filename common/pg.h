@@ -1,0 +1,73 @@
+/*
+ * pg: small libpq helpers shared by the modules that talk to PostgreSQL.
+ *
+ * - error classification: a failed result or a broken connection becomes an
+ *   nw_err_t whose class says what to do (SQLSTATE classes 23/22 -> one bad
+ *   row; 08, 57P0x, 40001, 40P01, 53, 58, 25006 -> transient; else fatal);
+ * - a builder for COPY ... FROM STDIN (FORMAT binary) payloads, the fastest
+ *   way into PostgreSQL and free of any text escaping.
+ */
+#ifndef NW_PG_H
+#define NW_PG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Classify the result of a command: true when `res` has status `want`,
+ * otherwise fills err (prefixed with `what`) and returns false. Does not
+ * clear `res`. A NULL result means the connection failed. */
+bool nw_pg_ok(PGconn *conn, const PGresult *res, ExecStatusType want, const char *what,
+              nw_err_t *err);
+
+/* Run a command that returns no rows; clears its result. */
+bool nw_pg_exec(PGconn *conn, const char *sql, const char *what, nw_err_t *err);
+
+/* Run a parameterized command (text parameters, NULL = SQL NULL) and return
+ * its result, or NULL with err filled. The caller PQclear()s the result. */
+PGresult *nw_pg_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                      ExecStatusType want, const char *what, nw_err_t *err);
+
+/* The constraint name of a failed result, or "" (used to tell a concurrent
+ * insert of the same key from a genuinely bad row). */
+const char *nw_pg_constraint(const PGresult *res);
+
+/* Binary COPY payload builder. Rows are appended field by field. */
+typedef struct nw_copybuf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t rows;
+    bool oom;  /* an allocation failed: the payload must not be sent */
+} nw_copybuf_t;
+
+void nw_copy_init(nw_copybuf_t *b);          /* empty buffer with the binary header */
+void nw_copy_free(nw_copybuf_t *b);
+void nw_copy_row(nw_copybuf_t *b, int nfields);
+void nw_copy_null(nw_copybuf_t *b);
+void nw_copy_bytes(nw_copybuf_t *b, const void *p, size_t n);    /* bytea, or text as is */
+void nw_copy_text(nw_copybuf_t *b, const char *s);               /* NULL -> SQL NULL */
+void nw_copy_int8(nw_copybuf_t *b, int64_t v);
+void nw_copy_int4(nw_copybuf_t *b, int32_t v);
+void nw_copy_bool(nw_copybuf_t *b, bool v);
+void nw_copy_float4(nw_copybuf_t *b, float v);
+void nw_copy_jsonb(nw_copybuf_t *b, const char *json, size_t n);
+void nw_copy_uuid(nw_copybuf_t *b, const unsigned char uuid[16]);
+/* Unix seconds (UTC) to timestamptz; 0 means unknown and writes NULL. */
+void nw_copy_time(nw_copybuf_t *b, int64_t unix_seconds);
+/* Unix microseconds (UTC) to timestamptz. */
+void nw_copy_time_us(nw_copybuf_t *b, int64_t unix_us);
+
+/* Send `COPY <table_and_columns> FROM STDIN (FORMAT binary)` with the rows of
+ * b (adds the trailer). A buffer without rows sends nothing. */
+bool nw_pg_copy(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, nw_err_t *err);
+
+/* PostgreSQL array literals for parameters such as `unnest($1::text[])`.
+ * Both return malloc'd strings the caller frees (NULL when out of memory). */
+char *nw_pg_int8_array(const int64_t *v, size_t n);
+char *nw_pg_text_array(const char *const *v, size_t n);
+
+#endif

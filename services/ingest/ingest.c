@@ -1,0 +1,637 @@
+#include "ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "event.h"
+#include "formats/formats.h"
+#include "kafka.h"
+#include "log.h"
+#include "migrate.h"
+#include "store.h"
+
+/* One consumed message and what became of it. */
+typedef struct inmsg {
+    rd_kafka_message_t *msg;  /* owned until the batch is done */
+    nw_items_t items;         /* a payload may carry several items (a G2 newsMessage) */
+    bool parsed;              /* items are valid */
+    bool dropped;             /* its partition was revoked: leave it to the new owner */
+    nw_err_t err;             /* why it is a dead letter */
+    const char *stage;        /* "parse" or "store" when dead-lettered */
+} inmsg_t;
+
+typedef struct app {
+    const nw_config_t *cfg;
+    volatile sig_atomic_t *stop;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    nw_store_t *store;
+    inmsg_t *batch;
+    size_t nbatch, cap;
+    rd_kafka_message_t **held;   /* received while paused: first in the next batch */
+    size_t nheld, capheld;
+    bool paused;
+    bool ever_assigned;          /* a rebalance gave us partitions at least once */
+    int64_t last_sweep_us;
+    int batches_done;
+    /* counters */
+    uint64_t consumed, dead_letters, published;
+} app_t;
+
+/* ---- rebalancing --------------------------------------------------------- */
+
+static bool in_list(const rd_kafka_topic_partition_list_t *parts, const char *topic, int32_t p)
+{
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition == p && !strcmp(parts->elems[i].topic, topic))
+            return true;
+    return false;
+}
+
+/* Forget the unprocessed messages of partitions we no longer own: their new
+ * owner reads them again from the last committed offset. */
+static void drop_partitions(app_t *app, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (size_t i = 0; i < app->nbatch; i++) {
+        rd_kafka_message_t *m = app->batch[i].msg;
+        if (!app->batch[i].dropped && in_list(parts, rd_kafka_topic_name(m->rkt), m->partition))
+            app->batch[i].dropped = true;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < app->nheld; i++) {
+        rd_kafka_message_t *m = app->held[i];
+        if (in_list(parts, rd_kafka_topic_name(m->rkt), m->partition))
+            rd_kafka_message_destroy(m);
+        else
+            app->held[k++] = m;
+    }
+    app->nheld = k;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    app_t *app = opaque;
+    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        nw_log_info("partitions assigned", NW_LI("count", parts->cnt),
+                    NW_LB("cooperative", cooperative));
+        app->ever_assigned = true;
+        rd_kafka_error_t *e = NULL;
+        if (cooperative)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (e) {
+            nw_log_error("assign failed", NW_LS("reason", rd_kafka_error_string(e)));
+            rd_kafka_error_destroy(e);
+        }
+        if (app->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        return;
+    }
+    bool lost = rd_kafka_assignment_lost(rk);
+    nw_log_info(lost ? "partitions lost" : "partitions revoked", NW_LI("count", parts->cnt));
+    drop_partitions(app, parts);
+    if (!lost) {
+        /* Commit what is done for these partitions before another member
+         * takes them; nothing stored means nothing to commit. */
+        rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
+        if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            nw_log_warn("commit on revoke failed", NW_LS("code", rd_kafka_err2name(ce)));
+    }
+    if (cooperative) {
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+        if (e)
+            rd_kafka_error_destroy(e);
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+/* ---- parsing -------------------------------------------------------------- */
+
+/* A header's value as a NUL-terminated string in buf, or NULL. */
+static const char *header_str(rd_kafka_headers_t *h, const char *name, char *buf, size_t cap)
+{
+    const void *v;
+    size_t n;
+    if (!h || rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v)
+        return NULL;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, v, n);
+    buf[n] = 0;
+    return buf;
+}
+
+static void parse_one(inmsg_t *im)
+{
+    rd_kafka_message_t *m = im->msg;
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_headers(m, &h);
+    char fmt[64], agency[64], ctype[128], name[256], pair[160];
+    nw_input_t in = {
+        .data = m->payload ? m->payload : "",
+        .len = m->payload ? m->len : 0,
+        .format = header_str(h, "newswire-format", fmt, sizeof fmt),
+        .agency = header_str(h, "newswire-agency", agency, sizeof agency),
+        .content_type = header_str(h, "content-type", ctype, sizeof ctype),
+        .name = header_str(h, "newswire-source", name, sizeof name),
+        .pair_key = header_str(h, "newswire-pair-key", pair, sizeof pair),
+    };
+    im->parsed = nw_format_parse_all(&in, &im->items, &im->err);
+    if (!im->parsed) {
+        im->stage = "parse";
+        if (im->err.cls == NW_ERR_NONE)
+            nw_err_set(&im->err, NW_ERR_INPUT, "unparseable", "item could not be parsed");
+    }
+}
+
+/* ---- collecting a batch ----------------------------------------------------- */
+
+static void batch_push(app_t *app, rd_kafka_message_t *m)
+{
+    if (app->nbatch == app->cap) {
+        app->cap = app->cap ? app->cap * 2 : 256;
+        app->batch = realloc(app->batch, app->cap * sizeof *app->batch);
+    }
+    inmsg_t *im = &app->batch[app->nbatch++];
+    memset(im, 0, sizeof *im);
+    im->msg = m;
+    app->consumed++;
+}
+
+static void hold(app_t *app, rd_kafka_message_t *m)
+{
+    if (app->nheld == app->capheld) {
+        app->capheld = app->capheld ? app->capheld * 2 : 64;
+        app->held = realloc(app->held, app->capheld * sizeof *app->held);
+    }
+    app->held[app->nheld++] = m;
+}
+
+/* Consumer errors are informational (librdkafka retries); the message is not data. */
+static bool consumer_error(rd_kafka_message_t *m)
+{
+    if (!m->err)
+        return false;
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        nw_log_warn("consumer error", NW_LS("code", rd_kafka_err2name(m->err)),
+                    NW_LS("reason", rd_kafka_message_errstr(m)));
+    rd_kafka_message_destroy(m);
+    return true;
+}
+
+static void collect(app_t *app)
+{
+    long max = app->cfg->batch_size;
+    while (app->nheld > 0 && (long)app->nbatch < max) {
+        batch_push(app, app->held[0]);
+        memmove(app->held, app->held + 1, --app->nheld * sizeof *app->held);
+    }
+    int64_t deadline = 0;
+    while ((long)app->nbatch < max && !*app->stop) {
+        int timeout = 200;
+        if (app->nbatch > 0) {
+            if (!deadline)
+                deadline = nw_now_us() + app->cfg->batch_wait_ms * 1000;
+            int64_t left = (deadline - nw_now_us()) / 1000;
+            if (left <= 0)
+                break;
+            timeout = (int)left;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(app->consumer, timeout);
+        if (!m) {
+            if (app->nbatch == 0)
+                return; /* idle: let the caller do housekeeping */
+            continue;
+        }
+        if (!consumer_error(m))
+            batch_push(app, m);
+    }
+}
+
+/* While PostgreSQL is away: keep serving the consumer (group membership,
+ * rebalances) without taking new work. */
+static void set_paused(app_t *app, bool pause)
+{
+    if (app->paused == pause)
+        return;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(app->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+        if (pause)
+            rd_kafka_pause_partitions(app->consumer, parts);
+        else
+            rd_kafka_resume_partitions(app->consumer, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    app->paused = pause;
+}
+
+static void wait_serving(app_t *app, int ms)
+{
+    int64_t until = nw_now_us() + (int64_t)ms * 1000;
+    while (!*app->stop && nw_now_us() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(app->consumer, 100);
+        if (m && !consumer_error(m))
+            hold(app, m);
+        rd_kafka_poll(app->producer, 0);
+    }
+}
+
+/* ---- publishing ------------------------------------------------------------ */
+
+static void add_event(app_t *app, nw_outmsg_t *om, const nw_event_t *e)
+{
+    memset(om, 0, sizeof *om);
+    om->topic = app->cfg->topic_enriched;
+    om->partition = RD_KAFKA_PARTITION_UA;
+    om->key = e->key;
+    om->key_len = strlen(e->key);
+    om->value = e->body;
+    om->value_len = e->body_len;
+    const char *subject = strchr(e->key, ':');
+    nw_outmsg_header_str(om, "ce_specversion", NW_EVENT_SPECVERSION);
+    nw_outmsg_header_str(om, "ce_id", e->id);
+    nw_outmsg_header_str(om, "ce_type", e->type);
+    nw_outmsg_header_str(om, "ce_source", NW_EVENT_SOURCE);
+    nw_outmsg_header_str(om, "ce_time", e->time);
+    nw_outmsg_header_str(om, "ce_subject", subject ? subject + 1 : e->key);
+    nw_outmsg_header_str(om, "content-type", "application/json");
+}
+
+/* A dead letter keeps the original key, value and headers untouched and adds
+ * Kafka Connect's context headers (tools that browse DLQs read these names). */
+static void add_dead_letter(app_t *app, nw_outmsg_t *om, inmsg_t *im)
+{
+    rd_kafka_message_t *m = im->msg;
+    memset(om, 0, sizeof *om);
+    om->topic = app->cfg->topic_dlq;
+    om->partition = RD_KAFKA_PARTITION_UA;
+    om->key = m->key;
+    om->key_len = m->key_len;
+    om->value = m->payload;
+    om->value_len = m->len;
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_headers(m, &h);
+    const char *name;
+    const void *v;
+    size_t n;
+    for (size_t i = 0; h && rd_kafka_header_get_all(h, i, &name, &v, &n) == 0 &&
+                       om->nheaders < NW_OUT_MAX_HEADERS - 12;
+         i++)
+        nw_outmsg_header(om, name, v, n); /* name lives as long as the message */
+    char part[16], off[24];
+    snprintf(part, sizeof part, "%d", (int)m->partition);
+    snprintf(off, sizeof off, "%lld", (long long)m->offset);
+    nw_outmsg_header_str(om, "__connect.errors.topic", rd_kafka_topic_name(m->rkt));
+    nw_outmsg_header_str(om, "__connect.errors.partition", part);
+    nw_outmsg_header_str(om, "__connect.errors.offset", off);
+    nw_outmsg_header_str(om, "__connect.errors.connector.name", "newswire-ingest");
+    nw_outmsg_header_str(om, "__connect.errors.task.id", app->cfg->replica_id);
+    nw_outmsg_header_str(om, "__connect.errors.stage", im->stage ? im->stage : "parse");
+    nw_outmsg_header_str(om, "__connect.errors.class.name",
+                         !strcmp(im->stage ? im->stage : "", "store") ? "store" : "formats");
+    nw_outmsg_header_str(om, "__connect.errors.exception.class.name", im->err.code);
+    nw_outmsg_header_str(om, "__connect.errors.exception.message", im->err.msg);
+    nw_outmsg_header_str(om, "newswire.error.class", nw_err_class_name(im->err.cls));
+    nw_outmsg_header_str(om, "newswire.error.code", im->err.code);
+    nw_outmsg_header_str(om, "newswire.error.reason", im->err.msg);
+}
+
+/* ---- one batch --------------------------------------------------------------- */
+
+static void store_offsets(app_t *app)
+{
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < app->nbatch; i++) {
+        inmsg_t *im = &app->batch[i];
+        if (im->dropped)
+            continue;
+        rd_kafka_message_t *m = im->msg;
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(offs, rd_kafka_topic_name(m->rkt), m->partition);
+        if (!tp)
+            tp = rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt),
+                                                   m->partition);
+        if (m->offset + 1 > tp->offset)
+            tp->offset = m->offset + 1; /* stored as is: the next offset to read */
+    }
+    if (offs->cnt > 0) {
+        rd_kafka_resp_err_t e = rd_kafka_offsets_store(app->consumer, offs);
+        if (e && e != RD_KAFKA_RESP_ERR__STATE)
+            nw_log_warn("offset store failed", NW_LS("code", rd_kafka_err2name(e)));
+    }
+    rd_kafka_topic_partition_list_destroy(offs);
+}
+
+static void batch_release(app_t *app)
+{
+    for (size_t i = 0; i < app->nbatch; i++) {
+        nw_items_free(&app->batch[i].items);
+        rd_kafka_message_destroy(app->batch[i].msg);
+    }
+    app->nbatch = 0;
+}
+
+/* Store the batch, retrying transient failures with capped exponential
+ * back-off while consumption is paused. False: give up (stop requested or a
+ * fatal error in *fatal). */
+static bool store_batch(app_t *app, nw_store_rec_t **recs_out, size_t *nrecs_out,
+                        nw_events_t *events, bool *fatal)
+{
+    int backoff = 100;
+    for (;;) {
+        size_t total = 0;
+        for (size_t i = 0; i < app->nbatch; i++)
+            total += app->batch[i].items.n;
+        nw_store_rec_t *recs = calloc(total + 1, sizeof *recs);
+        size_t n = 0;
+        for (size_t i = 0; i < app->nbatch; i++) {
+            inmsg_t *im = &app->batch[i];
+            if (im->dropped || !im->parsed)
+                continue;
+            rd_kafka_message_t *m = im->msg;
+            for (size_t k = 0; k < im->items.n; k++)
+                recs[n++] = (nw_store_rec_t){.item = &im->items.v[k],
+                                             .raw = m->payload ? m->payload : "",
+                                             .raw_len = m->len,
+                                             .topic = rd_kafka_topic_name(m->rkt),
+                                             .partition = m->partition, .offset = m->offset};
+        }
+        nw_err_t err = {0};
+        if (n == 0 || nw_store_put_batch(app->store, recs, n, events, &err)) {
+            *recs_out = recs;
+            *nrecs_out = n;
+            set_paused(app, false);
+            return true;
+        }
+        free(recs);
+        if (err.cls == NW_ERR_FATAL) {
+            nw_log_error("database error, stopping", NW_LS("code", err.code),
+                         NW_LS("reason", err.msg));
+            *fatal = true;
+            return false;
+        }
+        nw_log_warn("database unavailable, retrying", NW_LS("code", err.code),
+                    NW_LS("reason", err.msg), NW_LI("backoff_ms", backoff));
+        set_paused(app, true);
+        wait_serving(app, backoff);
+        if (*app->stop)
+            return false;
+        if (PQstatus(nw_store_conn(app->store)) != CONNECTION_OK) {
+            nw_err_t re = {0};
+            if (nw_store_reconnect(app->store, &re))
+                nw_log_info("reconnected to PostgreSQL");
+        }
+        backoff = backoff * 2 > app->cfg->retry_max_ms ? (int)app->cfg->retry_max_ms : backoff * 2;
+    }
+}
+
+/* Test hook: stop between the database commit and the events, so a test can
+ * SIGKILL the process at exactly that point. */
+static void test_hook_after_commit(app_t *app, size_t nevents)
+{
+    if (strcmp(app->cfg->test_hook, "pause-after-commit") || nevents == 0)
+        return;
+    nw_log_warn("test hook: paused after commit, before publishing",
+                NW_LI("events", nevents));
+    for (;;)
+        pause();
+}
+
+/* Returns false on a fatal error. */
+static bool process_batch(app_t *app)
+{
+    for (size_t i = 0; i < app->nbatch; i++)
+        if (!app->batch[i].dropped)
+            parse_one(&app->batch[i]);
+
+    nw_events_t events = {0};
+    nw_store_rec_t *recs = NULL;
+    size_t nrecs = 0;
+    bool fatal = false;
+    if (!store_batch(app, &recs, &nrecs, &events, &fatal)) {
+        nw_events_free(&events);
+        return !fatal; /* stopping: nothing acknowledged, offsets not stored */
+    }
+    /* Rows PostgreSQL refused make their message a dead letter too (the
+     * message's other items, if any, stay stored). */
+    for (size_t i = 0, r = 0; i < app->nbatch && r < nrecs; i++) {
+        inmsg_t *im = &app->batch[i];
+        if (im->dropped || !im->parsed)
+            continue;
+        for (size_t k = 0; k < im->items.n; k++, r++) {
+            if (recs[r].outcome == NW_REC_FAILED && im->parsed) {
+                im->err = recs[r].err;
+                im->stage = "store";
+                im->parsed = false;
+            }
+        }
+    }
+    free(recs);
+    test_hook_after_commit(app, events.n);
+
+    size_t ndead = 0;
+    for (size_t i = 0; i < app->nbatch; i++)
+        ndead += !app->batch[i].dropped && !app->batch[i].parsed;
+    size_t nout = events.n + ndead;
+    nw_outmsg_t *out = calloc(nout + 1, sizeof *out);
+    for (size_t i = 0; i < events.n; i++)
+        add_event(app, &out[i], &events.v[i]);
+    size_t k = events.n;
+    for (size_t i = 0; i < app->nbatch; i++) {
+        inmsg_t *im = &app->batch[i];
+        if (im->dropped || im->parsed)
+            continue;
+        nw_log_warn("dead letter", NW_LS("stage", im->stage), NW_LS("code", im->err.code),
+                    NW_LS("reason", im->err.msg), NW_LS("topic", rd_kafka_topic_name(im->msg->rkt)),
+                    NW_LI("partition", im->msg->partition), NW_LI("offset", im->msg->offset));
+        add_dead_letter(app, &out[k++], im);
+    }
+    nw_err_t err = {0};
+    int64_t deadline = *app->stop ? nw_now_us() + app->cfg->shutdown_timeout_ms * 1000 / 2 : 0;
+    bool sent = nw_kafka_send_all(app->producer, out, nout, deadline, NULL,
+                                  (int)app->cfg->retry_max_ms, &err);
+    for (size_t i = 0; i < nout; i++)
+        nw_outmsg_clear(&out[i]);
+    free(out);
+    if (!sent) {
+        nw_log_error("events not acknowledged; offsets not stored, the batch will be replayed",
+                     NW_LS("code", err.code), NW_LS("reason", err.msg));
+        nw_events_free(&events);
+        return err.cls != NW_ERR_FATAL;
+    }
+    nw_err_t merr = {0};
+    if (!nw_store_mark_sent(app->store, &events, &merr))
+        nw_log_warn("could not mark events sent (they will be republished)",
+                    NW_LS("reason", merr.msg));
+    store_offsets(app);
+    app->published += events.n;
+    app->dead_letters += ndead;
+    nw_log_info("batch done", NW_LI("messages", app->nbatch), NW_LI("stored", nrecs),
+                NW_LI("events", events.n), NW_LI("dead_letters", ndead));
+    nw_events_free(&events);
+    app->batches_done++;
+    return true;
+}
+
+/* Republish events whose writer died before publishing them and whose input
+ * will not come back (see nw_store_outbox_unsent). */
+static void sweep_outbox(app_t *app)
+{
+    int64_t now = nw_now_us();
+    if (now - app->last_sweep_us < app->cfg->outbox_sweep_s * 1000000LL / 2)
+        return;
+    app->last_sweep_us = now;
+    nw_events_t ev = {0};
+    nw_err_t err = {0};
+    if (!nw_store_outbox_unsent(app->store, (int)app->cfg->outbox_sweep_s, 1000, &ev, &err)) {
+        nw_log_warn("outbox sweep failed", NW_LS("reason", err.msg));
+        if (PQstatus(nw_store_conn(app->store)) != CONNECTION_OK)
+            nw_store_reconnect(app->store, &err);
+        return;
+    }
+    if (ev.n == 0)
+        return;
+    nw_outmsg_t *out = calloc(ev.n, sizeof *out);
+    for (size_t i = 0; i < ev.n; i++)
+        add_event(app, &out[i], &ev.v[i]);
+    if (nw_kafka_send_all(app->producer, out, ev.n, nw_now_us() + 30000000, app->stop,
+                          (int)app->cfg->retry_max_ms, &err) &&
+        nw_store_mark_sent(app->store, &ev, &err))
+        nw_log_info("outbox sweep republished events", NW_LI("events", ev.n));
+    for (size_t i = 0; i < ev.n; i++)
+        nw_outmsg_clear(&out[i]);
+    free(out);
+    nw_events_free(&ev);
+}
+
+/* ---- start and stop ----------------------------------------------------------- */
+
+static int start(app_t *app)
+{
+    const nw_config_t *cfg = app->cfg;
+    nw_err_t err = {0};
+    char *safe_dsn = nw_config_redact_dsn(cfg->pg_dsn);
+    nw_log_info("starting", NW_LS("version", NW_VERSION), NW_LS("kafka", cfg->kafka_brokers),
+                NW_LS("postgres", safe_dsn), NW_LS("group", cfg->group_id),
+                NW_LS("topic_raw", cfg->topic_raw), NW_LS("replica", cfg->replica_id));
+    free(safe_dsn);
+
+    app->store = nw_store_open(cfg->pg_dsn, &err);
+    if (!app->store) {
+        nw_log_error("PostgreSQL unreachable at start", NW_LS("reason", err.msg));
+        fprintf(stderr, "newswire-ingest: %s\n", err.msg);
+        return 2;
+    }
+    if (!nw_store_migrate(app->store, nw_migrate_dir(cfg->migrations_dir), &err)) {
+        nw_log_error("migrations failed", NW_LS("reason", err.msg));
+        fprintf(stderr, "newswire-ingest: %s\n", err.msg);
+        return 2;
+    }
+    app->producer = nw_kafka_producer_new(cfg, &err);
+    if (app->producer)
+        app->consumer = nw_kafka_consumer_new(cfg, rebalance_cb, app, &err);
+    if (!app->producer || !app->consumer) {
+        nw_log_error("bad Kafka configuration", NW_LS("reason", err.msg));
+        fprintf(stderr, "newswire-ingest: %s\n", err.msg);
+        return 2;
+    }
+    if (!nw_kafka_check(app->producer, 10000, &err)) {
+        nw_log_error("Kafka unreachable at start", NW_LS("reason", err.msg));
+        fprintf(stderr, "newswire-ingest: %s\n", err.msg);
+        return 2;
+    }
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->topic_raw, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(app->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        fprintf(stderr, "newswire-ingest: subscribe to %s: %s\n", cfg->topic_raw,
+                rd_kafka_err2str(e));
+        return 2;
+    }
+    nw_log_info("consuming", NW_LS("topic", cfg->topic_raw));
+    return 0;
+}
+
+/* librdkafka 2.0.2 aborts in rd_kafka_destroy() when a cooperative-sticky
+ * consumer is destroyed before its first assignment (librdkafka#4312, fixed
+ * in 2.3.0). Give the group a moment to assign; if it never did, close the
+ * consumer (leave the group) but do not destroy it: the process is exiting,
+ * and the handle stays reachable so leak checkers do not flag it. */
+static rd_kafka_t *unassigned_consumer;
+
+static bool safe_to_destroy(app_t *app)
+{
+    int64_t until = nw_now_us() + 5000000;
+    while (!app->ever_assigned && nw_now_us() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(app->consumer, 100);
+        if (m && !consumer_error(m))
+            rd_kafka_message_destroy(m); /* never processed: not committed, read again later */
+    }
+    return app->ever_assigned;
+}
+
+static void shutdown_app(app_t *app)
+{
+    nw_log_info("shutting down");
+    if (app->consumer && !safe_to_destroy(app)) {
+        nw_log_info("consumer never assigned; closing without destroy (librdkafka#4312)");
+        for (size_t i = 0; i < app->nheld; i++)
+            rd_kafka_message_destroy(app->held[i]);
+        app->nheld = 0;
+        rd_kafka_consumer_close(app->consumer);
+        unassigned_consumer = app->consumer;
+        app->consumer = NULL;
+    }
+    if (app->consumer) {
+        rd_kafka_resp_err_t ce = rd_kafka_commit(app->consumer, NULL, 0);
+        if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            nw_log_warn("final commit failed", NW_LS("code", rd_kafka_err2name(ce)));
+        for (size_t i = 0; i < app->nheld; i++)
+            rd_kafka_message_destroy(app->held[i]);
+        app->nheld = 0;
+        rd_kafka_consumer_close(app->consumer);
+        rd_kafka_destroy(app->consumer);
+    }
+    if (app->producer) {
+        rd_kafka_flush(app->producer, 5000);
+        rd_kafka_destroy(app->producer);
+    }
+    nw_store_close(app->store);
+    free(app->batch);
+    free(app->held);
+    nw_log_info("stopped", NW_LI("consumed", app->consumed), NW_LI("published", app->published),
+                NW_LI("dead_letters", app->dead_letters));
+}
+
+int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop)
+{
+    app_t app = {.cfg = cfg, .stop = stop};
+    int rc = start(&app);
+    if (rc != 0) {
+        shutdown_app(&app);
+        return rc;
+    }
+    while (!*stop) {
+        collect(&app);
+        if (app.nbatch == 0) {
+            sweep_outbox(&app);
+            continue;
+        }
+        bool ok = process_batch(&app);
+        batch_release(&app);
+        if (!ok) {
+            rc = 1;
+            break;
+        }
+    }
+    shutdown_app(&app);
+    return rc;
+}

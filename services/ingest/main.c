@@ -1,0 +1,115 @@
+/*
+ * newswire-ingest: raw agency items from Kafka -> ninjs in PostgreSQL ->
+ * enriched events on Kafka.
+ *
+ * One loop, one batch at a time:
+ *   collect up to batch.size messages (or batch.wait.ms)
+ *   parse each (bad input -> dead letter)
+ *   store the batch in one PostgreSQL transaction, events in the outbox
+ *   publish the events and dead letters, wait for every acknowledgement
+ *   store the input offsets (the auto-committer commits them)
+ * Offsets are stored only once an item is in PostgreSQL and its event (or
+ * its dead letter) is acknowledged: at-least-once, and the outbox makes a
+ * replay republish exactly the events of the first attempt.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "err.h"
+#include "event.h"
+#include "formats/formats.h"
+#include "ingest.h"
+#include "kafka.h"
+#include "log.h"
+#include "migrate.h"
+#include "store.h"
+
+static const char *const settings[] = {
+    "kafka.brokers", "pg.dsn", "group.id", "client.id", "topic.raw", "topic.enriched",
+    "topic.dlq", "batch.size", "batch.wait.ms", "shutdown.timeout.ms", "retry.max.ms",
+    "outbox.sweep.s", "similarity.window.h", "related.top.k", "http.addr", "log.level",
+    "replica.id", "migrations.dir", "test.hook", NULL};
+
+static volatile sig_atomic_t stop_requested;
+
+/* First signal: drain and exit. Second: exit at once (nothing acknowledged
+ * is lost either way: offsets are stored only after acknowledgements). */
+static void on_signal(int sig)
+{
+    if (stop_requested) {
+        static const char msg[] = "{\"level\":\"warn\",\"msg\":\"second signal, exiting now\"}\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+        _exit(128 + sig);
+    }
+    stop_requested = 1;
+}
+
+/* librdkafka's close and destroy can block forever when the broker is gone
+ * (librdkafka#4519, present in 2.0.2): after the first signal a watchdog
+ * ends the process once the drain deadline has passed. */
+static void *watchdog(void *arg)
+{
+    long timeout_ms = *(long *)arg;
+    while (!stop_requested)
+        usleep(50000);
+    int64_t until = nw_now_us() + timeout_ms * 1000;
+    while (nw_now_us() < until)
+        usleep(50000);
+    nw_log_error("shutdown deadline passed, exiting", NW_LI("deadline_ms", timeout_ms));
+    _exit(3);
+    return NULL;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+    nw_config_t cfg;
+    nw_err_t err = {0};
+    nw_log_set_service("newswire-ingest");
+    int rc = nw_config_load(&cfg, "newswire-ingest",
+                            "Consume raw wire items from Kafka, normalize them to IPTC ninjs 2.1,\n"
+                            "store them in PostgreSQL and publish enriched events.",
+                            settings, argc, argv, NULL, NULL, &err);
+    if (rc > 0)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "newswire-ingest: %s\n", err.msg);
+        return 2;
+    }
+    nw_log_set_level(cfg.log_level);
+    if (!*cfg.replica_id) {
+        char host[128] = "localhost";
+        gethostname(host, sizeof host - 1);
+        char id[200];
+        snprintf(id, sizeof id, "%s-%d", host, (int)getpid());
+        free(cfg.replica_id);
+        cfg.replica_id = strdup(id);
+    }
+    install_signals();
+    pthread_t wd;
+    long deadline = cfg.shutdown_timeout_ms;
+    pthread_create(&wd, NULL, watchdog, &deadline);
+    pthread_detach(wd);
+
+    rc = nw_ingest_run(&cfg, &stop_requested);
+    nw_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,197 @@
+"""The whole pipeline on the real broker and the real database: raw items in,
+rows in PostgreSQL, enriched events and dead letters out."""
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+
+import pytest
+
+import nwlib
+from nwlib import Env, log_lines, wait_log, wait_until
+
+SAMPLE = os.path.join(nwlib.FIXTURES, "sample-feed")
+
+AP_STORY = "tag:ap.org,2011:0f3e2a9b8c7d4e5fa1b2c3d4e5f60718"
+RTR_STORY = "tag:reuters.com,2026:newsml_L8N3MX0AB"
+AFP_STORY = "urn:newsml:afp.com:20261104T093500Z:TX-PAR-QZK42"
+
+
+@pytest.fixture
+def env(request):
+    e = Env(request.node.name)
+    yield e
+    e.close()
+
+
+def ingest_ready(env, **extra):
+    p = env.start_ingest(**extra)
+    wait_log(p, lambda l: l.get("msg") == "partitions assigned", timeout=60)
+    return p
+
+
+def by_type(events):
+    out = {}
+    for e in events:
+        out.setdefault(e["headers"]["ce_type"], []).append(e)
+    return out
+
+
+def test_sample_feed_end_to_end(env):
+    p = ingest_ready(env)
+    r = env.feed(SAMPLE)
+    assert "delivered 6 of 6 messages" in r.stdout
+
+    events = env.read(env.enriched, 5, timeout=60)
+    dlq = env.read(env.dlq, 1, timeout=30)
+
+    # -- PostgreSQL: exactly the five distinct versions, once each ------------
+    rows = env.sql("""SELECT provider, story_id, version, version_order, format, edit_status,
+                             pubstatus, is_news, headline, source_topic
+                        FROM item_versions ORDER BY provider, story_id, version_order""")
+    assert rows == [
+        ("afp", AFP_STORY, "1", 1, "afp-newsml-1.2", "new", "usable", True,
+         "Dutch chip supplier to build 2-billion-euro plant", env.raw),
+        ("ap", AP_STORY, "0", 0, "ap-media-json", "new", "usable", True,
+         "Floodwaters close bridges as Millbrook River crests", env.raw),
+        ("ap", AP_STORY, "1", 1, "ap-media-json", "update", "usable", True,
+         "Floodwaters close bridges as Millbrook River crests", env.raw),
+        ("reuters", RTR_STORY, "1871654321", 1871654321, "reuters-newsml-g2", "new", "usable", True,
+         "Baltic central bank holds rates, signals cut in early 2027", env.raw),
+    ]  # AP v0, AP v1, Reuters, AFP: the redelivery added nothing
+
+    stories = env.sql("""SELECT s.provider, s.story_id, v.version, s.pubstatus, s.firstcreated::text
+                           FROM stories s JOIN item_versions v ON v.version_pk = s.current_version_pk
+                          ORDER BY s.provider""")
+    assert stories == [
+        ("afp", AFP_STORY, "1", "usable", "2026-11-04 09:34:55+00"),
+        ("ap", AP_STORY, "1", "usable", "2026-11-04 14:15:00+00"),
+        ("reuters", RTR_STORY, "1871654321", "usable", "2026-11-04 12:02:11+00"),
+    ]
+    # The stored ninjs is the normalized item, UTC times, story id as uri.
+    ninjs = env.sql("SELECT ninjs FROM item_versions WHERE provider = 'ap' AND version = '1'")[0][0]
+    assert ninjs["uri"] == AP_STORY
+    assert ninjs["version"] == "1"
+    assert ninjs["versioncreated"] == "2026-11-04T18:30:00Z"
+    assert ninjs["located"] == "MILLBROOK, Ore."
+    assert any(b["role"] == "main" and "state of emergency" in b["value"] for b in ninjs["bodies"])
+    # The raw payload is kept exactly as delivered.
+    raw = env.sql("SELECT raw FROM item_versions WHERE provider = 'afp'")[0][0]
+    assert bytes(raw) == open(os.path.join(SAMPLE, "03-afp-chips.xml"), "rb").read()
+
+    # -- events: one per stored version, plus the redelivery's original again --
+    assert len(events) == 5, [e["headers"] for e in events]
+    types = by_type(events)
+    assert sorted(types) == ["newswire.item.new", "newswire.item.updated"]
+    assert len(types["newswire.item.new"]) == 4
+    ids = [e["headers"]["ce_id"] for e in events]
+    outbox = env.sql("SELECT event_id::text, event_type, msg_key, sent_at IS NOT NULL FROM outbox")
+    assert len(outbox) == 4
+    assert all(sent for _, _, _, sent in outbox)
+    assert sorted(set(ids)) == sorted(o[0] for o in outbox)
+    rtr = [e for e in events if e["key"] == "reuters:" + RTR_STORY]
+    assert len(rtr) == 2 and rtr[0]["headers"]["ce_id"] == rtr[1]["headers"]["ce_id"]
+    assert rtr[0]["value"] == rtr[1]["value"]  # the original event, byte for byte
+
+    for e in events:
+        h = e["headers"]
+        assert h["ce_specversion"] == "1.0"
+        assert h["ce_source"] == "/newswire/ingest"
+        assert h["content-type"] == "application/json"
+        body = json.loads(e["value"])
+        assert body["id"] == h["ce_id"] and body["type"] == h["ce_type"]
+        assert e["key"] == body["provider"] + ":" + body["story_id"]
+        assert h["ce_subject"] == body["story_id"]
+        assert body["item"]["uri"] == body["story_id"]
+        assert body["source"]["topic"] == env.raw
+
+    # Both AP versions went to one partition, in version order.
+    ap = [e for e in events if e["key"] == "ap:" + AP_STORY]
+    assert [json.loads(e["value"])["version"] for e in sorted(ap, key=lambda e: e["offset"])] == ["0", "1"]
+    assert len({e["partition"] for e in ap}) == 1
+    upd = json.loads(types["newswire.item.updated"][0]["value"])
+    assert upd["previous_version"]["version"] == "0"
+    assert upd["links"][0]["relation"] == "previous_version"
+    assert upd["links"][0]["version"] == "0"
+
+    # -- the truncated item is a dead letter with its reason and origin -------
+    assert len(dlq) == 1
+    d = dlq[0]
+    assert d["value"] == open(os.path.join(SAMPLE, "06-bad-truncated.xml"), "rb").read()
+    h = d["headers"]
+    assert h["__connect.errors.topic"] == env.raw
+    assert int(h["__connect.errors.offset"]) >= 0
+    assert h["__connect.errors.partition"].isdigit()
+    assert h["newswire.error.class"] == "input"
+    assert h["newswire.error.reason"]
+    assert h["__connect.errors.stage"] == "parse"
+
+    # -- offsets: everything consumed is committed after the work was done ----
+    wait_until(lambda: sum(v for v in env.committed().values() if v > 0) == 6, timeout=30,
+               what="offsets of all 6 messages committed")
+
+    assert env.stop(p) == 0
+    for line in log_lines(p):  # every log line is a JSON object with the basics
+        assert {"time", "level", "msg"} <= set(line)
+
+
+def test_kill_marks_every_version(env):
+    p = ingest_ready(env)
+    d = tempfile.mkdtemp()
+    try:
+        src = open(os.path.join(SAMPLE, "02-reuters-rates.xml")).read()
+        v2 = src.replace('version="1871654321"', 'version="1871990000"') \
+                .replace(":1871654321", ":1871990000") \
+                .replace("2026-11-04T12:02:11.000Z</versionCreated>", "2026-11-04T13:00:00.000Z</versionCreated>")
+        kill = v2.replace('version="1871990000"', 'version="1872000000"') \
+                 .replace(":1871990000", ":1872000000") \
+                 .replace("stat:usable", "stat:canceled").replace("edStat:N", "edStat:D")
+        for name, text in (("a.xml", src), ("b.xml", v2), ("c.xml", kill)):
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+        env.feed(d)
+        events = env.read(env.enriched, 3, timeout=60)
+    finally:
+        shutil.rmtree(d)
+    kinds = [json.loads(e["value"])["kind"] for e in sorted(events, key=lambda e: e["offset"])]
+    assert kinds == ["new", "updated", "killed"]
+    killed = [json.loads(e["value"]) for e in events if json.loads(e["value"])["kind"] == "killed"][0]
+    assert [v["version"] for v in killed["removed_versions"]] == ["1871654321", "1871990000", "1872000000"]
+    assert env.sql("SELECT DISTINCT pubstatus FROM item_versions") == [("canceled",)]
+    assert env.sql("SELECT DISTINCT ninjs->>'pubstatus' FROM item_versions") == [("canceled",)]
+    assert env.sql("SELECT pubstatus FROM stories") == [("canceled",)]
+    env.stop(p)
+
+
+def test_crash_between_commit_and_ack_still_publishes(env):
+    """SIGKILL after the database commit and before the broker acknowledged
+    the events: the restarted service must publish them (same ids)."""
+    p = ingest_ready(env, NEWSWIRE_TEST_HOOK="pause-after-commit")
+    env.feed(os.path.join(SAMPLE, "03-afp-chips.xml"))
+    wait_log(p, lambda l: l.get("msg", "").startswith("test hook: paused after commit"), timeout=60)
+    stored = env.sql("SELECT event_id::text, sent_at FROM outbox")
+    assert len(stored) == 1 and stored[0][1] is None  # committed, not published
+    assert env.read(env.enriched, 0, timeout=3, settle=2) == []
+    p.send_signal(signal.SIGKILL)
+    p.wait(10)
+
+    p2 = ingest_ready(env)
+    events = env.read(env.enriched, 1, timeout=60)
+    assert [e["headers"]["ce_id"] for e in events] == [stored[0][0]]
+    assert env.sql("SELECT count(*) FROM item_versions") == [(1,)]
+    wait_until(lambda: env.sql("SELECT sent_at IS NOT NULL FROM outbox") == [(True,)], timeout=30,
+               what="event marked sent")
+    assert env.stop(p2) == 0
+
+
+def test_sigterm_drains_and_exits(env):
+    p = ingest_ready(env, NEWSWIRE_SHUTDOWN_TIMEOUT_MS="10000")
+    env.feed(SAMPLE)
+    env.read(env.enriched, 5, timeout=60)
+    wait_until(lambda: sum(v for v in env.committed().values() if v > 0) == 6, timeout=30,
+               what="offsets committed")
+    assert env.stop(p, timeout=15) == 0
+    msgs = [l["msg"] for l in log_lines(p)]
+    assert "shutting down" in msgs and "stopped" in msgs
