@@ -95,8 +95,8 @@ enum {
 /* Sanitize the children of `container` (an XHTML body, NITF body.content or a
  * DataContent element) into HTML without scripts, styles, event attributes or
  * foreign namespaces, plus its plain text. NITF elements map to HTML (hl2 ->
- * h2, block unwrapped). NW_HTML_SPLIT_LINES rewrites the tree in place (text-only
- * <p> elements are split into one <p> per indented line). Fills *out (caller
+ * h2, block unwrapped). NW_HTML_SPLIT_LINES rewrites the tree in place when the whole
+ * body is one text-only <p> of lines: one <p> per indented line. Fills *out (caller
  * frees with nw_body_free). */
 void nw_text_body_from_xml(xmlNode *container, int flags, nw_body_t *out);
 

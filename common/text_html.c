@@ -380,10 +380,20 @@ static void finish(ctx_t *c, nw_body_t *out)
     }
 }
 
+static size_t count_p(const xmlNode *n, int depth)
+{
+    size_t k = 0;
+    for (const xmlNode *c = n->children; c && depth < MAX_DEPTH; c = c->next)
+        if (c->type == XML_ELEMENT_NODE)
+            k += !strcasecmp((const char *)c->name, "p") + count_p(c, depth + 1);
+    return k;
+}
+
 void nw_text_body_from_xml(xmlNode *container, int flags, nw_body_t *out)
 {
     ctx_t c = {.at_block_start = true};
-    if (container && (flags & NW_HTML_SPLIT_LINES))
+    /* only the documented Reuters shape: the whole body is one <p> of lines */
+    if (container && (flags & NW_HTML_SPLIT_LINES) && count_p(container, 0) == 1)
         split_text_paragraphs(container, 0);
     if (container)
         walk(&c, container, 0);
