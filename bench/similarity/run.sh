@@ -45,8 +45,7 @@ if [[ -z ${NEWSWIRE_PG_DSN:-} ]]; then
   export NW_STATE_DIR=$state NW_PG_PORT=${SIMBENCH_PG_PORT:-55499} NW_PG_FSYNC=off
   trap 'bash "$root/deploy/local/postgres.sh" destroy >/dev/null 2>&1 || true; rm -rf "$state"' EXIT
   bash "$root/deploy/local/postgres.sh" start
-  # shellcheck source=/dev/null
-  source "$state/env"
+  NEWSWIRE_PG_DSN="postgresql://newswire:newswire@127.0.0.1:$NW_PG_PORT/newswire"
 fi
 "$build/simbench" cost "$NEWSWIRE_PG_DSN" "$data/ReutersGrain-train.arff" "$data/ReutersGrain-test.arff" \
   "$out/similarity-cost.json" "${SIMBENCH_SMALL:-10000}" "${SIMBENCH_LARGE:-1000000}" "${SIMBENCH_FRESH:-500}"

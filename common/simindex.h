@@ -1,0 +1,107 @@
+/*
+ * simindex: the similarity index in PostgreSQL that every replica shares
+ * (schemas/migrations/0002_similarity.sql; docs similarity.md §9).
+ *
+ * Every function takes a connection that is already inside the caller's open
+ * transaction (READ COMMITTED) and works on a whole batch in one statement;
+ * none commits or rolls back. Call order inside the batch transaction, after
+ * the item rows exist (version_pk known):
+ *
+ *   1. nw_simindex_lock()        sorted pg_advisory_xact_lock over the batch's
+ *                                band keys (first statement after BEGIN is best)
+ *   2. nw_simindex_insert()      fingerprints, band keys, term postings
+ *   3. nw_simindex_candidates()  stored items sharing a band key or salient
+ *                                terms, within the window, with fingerprints
+ *   4. nw_link_rank() / nw_link_cluster_id() per item (link.h), then the
+ *      caller writes links, stories.cluster_id and the outbox; COMMIT.
+ *
+ * Why two replicas cannot both miss a concurrent near-duplicate: items whose
+ * signatures share a band key take the same advisory lock, held until commit.
+ * The second transaction waits in step 1 until the first commits; its step-3
+ * statement then runs with a fresh READ COMMITTED snapshot and sees the first
+ * one's rows. Keys are locked in ascending order in one statement, so two
+ * batches never deadlock on them. (Related-story links through terms take no
+ * locks: they are best effort for items committed at the same moment.)
+ * Items of one batch find each other too, because step 2 precedes step 3.
+ *
+ * Errors: SQLSTATE classes 08, 57P0x, 40001, 40P01, 53 -> NW_ERR_TRANSIENT
+ * (retry the batch); 22, 23 -> NW_ERR_ROW; anything else NW_ERR_FATAL.
+ */
+#ifndef NW_SIMINDEX_H
+#define NW_SIMINDEX_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "fingerprint.h"
+#include "link.h"
+
+typedef struct nw_simindex_cfg {
+    int window_s;          /* candidates within +- this of the item's time (72 h) */
+    int term_postings_cap; /* newest postings read per query term (200) */
+    int term_top;          /* best term-overlap candidates kept per item (50) */
+} nw_simindex_cfg_t;
+
+void nw_simindex_cfg_default(nw_simindex_cfg_t *cfg);
+
+/* One item of the batch. Borrowed: fp and the meta strings must outlive the
+ * call. meta.version_pk and story_pk must be set; versioncreated 0 = now. */
+typedef struct nw_sim_item {
+    const nw_fp_t *fp;
+    nw_link_meta_t meta;
+} nw_sim_item_t;
+
+/* Candidates of a batch. Owned by the struct (nw_simindex_cands_free):
+ * cand[off[i] .. off[i+1]) are item i's, ordered by version_pk; each
+ * cand[k].fp points into fps and its meta strings into the struct. */
+typedef struct nw_sim_cands {
+    size_t n_items;
+    size_t *off;           /* n_items + 1 offsets */
+    size_t n;
+    nw_link_cand_t *cand;
+    nw_fp_t *fps;
+    float *term_score;     /* term overlap score (0 when found by bands only) */
+    bool *via_band;        /* shares at least one band key */
+    char **strs;           /* owned strings behind the metas */
+    size_t n_strs;
+} nw_sim_cands_t;
+
+/* Step 1: take the transaction-scoped advisory locks of every band key of the
+ * batch (full and lede bands), in ascending order, in one statement. Blocks
+ * while another transaction holds one of them. */
+bool nw_simindex_lock(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err_t *err);
+
+/* Step 2: store the batch's fingerprints, band keys and term postings. A
+ * version already stored (redelivery) is left as it is. One statement. */
+bool nw_simindex_insert(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err_t *err);
+
+/* Step 3: stored candidates of every item of the batch (itself excluded;
+ * other versions of the same story included, nw_link_rank skips them), with
+ * their fingerprints and metadata, cluster_id from stories. One statement.
+ * cfg may be NULL for the defaults. On success *out must be freed. */
+bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
+                            size_t n, nw_sim_cands_t *out, nw_err_t *err);
+
+void nw_simindex_cands_free(nw_sim_cands_t *c);
+
+/* Maintenance, outside the batch transaction (own transaction or autocommit):
+ * create the weekly partitions from a week back to four weeks ahead, and drop
+ * those older than retention_days (> window; 30 is a fair default). */
+bool nw_simindex_maintain(PGconn *conn, int retention_days, nw_err_t *err);
+
+/* Recompute the document frequencies behind the IDF over the last window_s
+ * seconds of postings (hourly is plenty). */
+bool nw_simindex_refresh_idf(PGconn *conn, int window_s, nw_err_t *err);
+
+/* An in-memory IDF table loaded from sim_idf, for nw_fp_cfg_t. Read-only once
+ * loaded, so threads may share it. Free with nw_simidf_free(). */
+typedef struct nw_simidf nw_simidf_t;
+nw_simidf_t *nw_simidf_load(PGconn *conn, nw_err_t *err);
+void nw_simidf_free(nw_simidf_t *idf);
+/* Point cfg's idf callback at the table (and set idf_unknown from its size). */
+void nw_simidf_apply(const nw_simidf_t *idf, nw_fp_cfg_t *cfg);
+
+#endif

@@ -1,0 +1,373 @@
+/*
+ * simindex against a real PostgreSQL (NEWSWIRE_PG_DSN; every test is skipped
+ * without it). Each run works in a schema of its own, created from the
+ * migrations and dropped at the end.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "simindex.h"
+
+static char schema[64];
+static const char *dsn;
+static nw_fp_ctx_t *fpctx;
+static const int64_t T = 1790000000; /* a fixed "now" for item times */
+
+static PGconn *connect_db(void)
+{
+    PGconn *c = PQconnectdb(dsn);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SET search_path TO %s", schema);
+    PQclear(PQexec(c, sql));
+    return c;
+}
+
+static void exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (fread(s, 1, (size_t)n, f) != (size_t)n)
+        n = 0;
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    dsn = getenv("NEWSWIRE_PG_DSN");
+    fpctx = nw_fp_ctx_new();
+    if (!dsn || !*dsn)
+        return 0;
+    snprintf(schema, sizeof schema, "nw_simtest_%d", (int)getpid());
+    PGconn *c = PQconnectdb(dsn);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return -1;
+    }
+    char sql[512];
+    snprintf(sql, sizeof sql, "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s; SET search_path TO %s",
+             schema, schema, schema);
+    exec_ok(c, sql);
+    static const char *const files[] = {"0001_core.sql", "0002_similarity.sql"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", NW_SOURCE_MIGRATIONS, files[i]);
+        char *s = slurp(path);
+        assert_non_null(s);
+        exec_ok(c, "BEGIN");
+        exec_ok(c, s);
+        exec_ok(c, "COMMIT");
+        free(s);
+    }
+    PQfinish(c);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nw_fp_ctx_free(fpctx);
+    if (!dsn || !*dsn)
+        return 0;
+    PGconn *c = PQconnectdb(dsn);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS %s CASCADE", schema);
+    PQclear(PQexec(c, sql));
+    PQfinish(c);
+    return 0;
+}
+
+#define NEED_PG()                                                                         \
+    do {                                                                                  \
+        if (!dsn || !*dsn) {                                                              \
+            print_message("NEWSWIRE_PG_DSN unset: skipped\n");                            \
+            skip();                                                                       \
+        }                                                                                 \
+    } while (0)
+
+static void fp_fixture(const char *name, nw_fp_t *fp)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/similarity/%s", NW_FIXTURES, name);
+    char *s = slurp(path);
+    assert_non_null(s);
+    nw_fp_input_t in = {.body = s, .language = "en"};
+    nw_err_t err;
+    assert_true(nw_fp_compute(fpctx, NULL, &in, fp, &err));
+    free(s);
+}
+
+/* A story and one version row, as the store would have written them. */
+static void add_version(PGconn *c, const char *provider, const char *story_id, int64_t *story_pk,
+                        int64_t *version_pk)
+{
+    const char *p[2] = {provider, story_id};
+    PGresult *r = PQexecParams(c,
+        "WITH s AS (INSERT INTO stories (provider, story_id) VALUES ($1, $2) RETURNING story_pk)"
+        " INSERT INTO item_versions (story_pk, provider, story_id, version, version_order, format,"
+        "   edit_status, pubstatus, is_news, ninjs, raw)"
+        " SELECT story_pk, $1, $2, '1', 1, 'test', 'new', 'usable', true, '{}', '\\x00' FROM s"
+        " RETURNING story_pk, version_pk", 2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("add_version: %s", PQerrorMessage(c));
+    *story_pk = atoll(PQgetvalue(r, 0, 0));
+    *version_pk = atoll(PQgetvalue(r, 0, 1));
+    PQclear(r);
+}
+
+static nw_sim_item_t sim_item(const nw_fp_t *fp, int64_t story_pk, int64_t version_pk, const char *provider,
+                              const char *story_id, int64_t t)
+{
+    nw_sim_item_t it = {.fp = fp};
+    it.meta = (nw_link_meta_t){.version_pk = version_pk, .story_pk = story_pk, .provider = provider,
+                               .story_id = story_id, .versioncreated = t};
+    return it;
+}
+
+static bool has_cand(const nw_sim_cands_t *c, size_t item, int64_t version_pk)
+{
+    for (size_t k = c->off[item]; k < c->off[item + 1]; k++)
+        if (c->cand[k].meta.version_pk == version_pk)
+            return true;
+    return false;
+}
+
+static void test_insert_and_candidates(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *c = connect_db();
+    nw_err_t err;
+    nw_fp_t base, corr, unrel, old, upd, related;
+    fp_fixture("base.txt", &base);
+    fp_fixture("correction.txt", &corr);
+    fp_fixture("unrelated.txt", &unrel);
+    fp_fixture("base.txt", &old);
+    fp_fixture("update.txt", &upd);
+    fp_fixture("related.txt", &related);
+    int64_t s[6], v[6];
+    exec_ok(c, "BEGIN");
+    add_version(c, "ap", "a-base", &s[0], &v[0]);
+    add_version(c, "ap", "a-corr", &s[1], &v[1]);
+    add_version(c, "ap", "a-unrel", &s[2], &v[2]);
+    add_version(c, "ap", "a-old", &s[3], &v[3]);
+    exec_ok(c, "UPDATE stories SET cluster_id = story_pk");
+    nw_sim_item_t batch1[4] = {
+        sim_item(&base, s[0], v[0], "ap", "a-base", T),
+        sim_item(&corr, s[1], v[1], "ap", "a-corr", T + 60),
+        sim_item(&unrel, s[2], v[2], "ap", "a-unrel", T + 120),
+        sim_item(&old, s[3], v[3], "ap", "a-old", T - 5 * 86400), /* outside the 72 h window */
+    };
+    assert_true(nw_simindex_lock(c, batch1, 4, &err));
+    assert_true(nw_simindex_insert(c, batch1, 4, &err));
+    nw_sim_cands_t cands;
+    assert_true(nw_simindex_candidates(c, NULL, batch1, 4, &cands, &err));
+    /* items of one batch find each other; never themselves */
+    assert_true(has_cand(&cands, 0, v[1]));
+    assert_true(has_cand(&cands, 1, v[0]));
+    assert_false(has_cand(&cands, 0, v[0]));
+    assert_false(has_cand(&cands, 0, v[3]));
+    nw_simindex_cands_free(&cands);
+    /* redelivery: a second insert of the same versions changes nothing */
+    assert_true(nw_simindex_insert(c, batch1, 4, &err));
+    exec_ok(c, "COMMIT");
+    PGresult *r = PQexec(c, "SELECT (SELECT count(*) FROM sim_fingerprints), (SELECT count(*) FROM sim_bands),"
+                            " (SELECT count(*) FROM sim_bands_default)");
+    assert_int_equal(atoi(PQgetvalue(r, 0, 0)), 4);
+    assert_int_equal(atoi(PQgetvalue(r, 0, 1)), 4 * NW_FP_MAX_KEYS);
+    PQclear(r);
+
+    /* a later batch: an update and another agency's related story */
+    exec_ok(c, "BEGIN");
+    add_version(c, "ap", "a-upd", &s[4], &v[4]);
+    add_version(c, "reuters", "r-rel", &s[5], &v[5]);
+    nw_sim_item_t batch2[2] = {sim_item(&upd, s[4], v[4], "ap", "a-upd", T + 3600),
+                               sim_item(&related, s[5], v[5], "reuters", "r-rel", T + 7200)};
+    assert_true(nw_simindex_lock(c, batch2, 2, &err));
+    assert_true(nw_simindex_insert(c, batch2, 2, &err));
+    assert_true(nw_simindex_candidates(c, NULL, batch2, 2, &cands, &err));
+    assert_true(has_cand(&cands, 0, v[0]));
+    assert_false(has_cand(&cands, 0, v[3]));
+    size_t k0 = cands.off[0];
+    while (cands.cand[k0].meta.version_pk != v[0])
+        k0++;
+    assert_memory_equal(cands.cand[k0].fp->mh, base.mh, sizeof base.mh);
+    assert_string_equal(cands.cand[k0].meta.story_id, "a-base");
+    assert_int_equal(cands.cand[k0].meta.cluster_id, s[0]);
+    assert_int_equal(cands.cand[k0].meta.versioncreated, T);
+    assert_true(cands.via_band[k0]);
+    /* ranking: update of the base story first; cluster joins the base's */
+    nw_link_t links[16];
+    size_t nl = nw_link_rank(NULL, &upd, &batch2[0].meta, cands.cand + cands.off[0],
+                             cands.off[1] - cands.off[0], links, 16);
+    assert_true(nl >= 1);
+    assert_int_equal(links[0].r.rel, NW_REL_UPDATE);
+    assert_int_equal(cands.cand[cands.off[0] + links[0].cand].meta.version_pk, v[0]);
+    assert_int_equal(nw_link_cluster_id(NULL, &batch2[0].meta, cands.cand + cands.off[0], links, nl), s[0]);
+    /* the related story is found through its terms */
+    assert_true(has_cand(&cands, 1, v[0]));
+    nw_simindex_cands_free(&cands);
+    exec_ok(c, "COMMIT");
+
+    /* maintenance and IDF */
+    assert_true(nw_simindex_maintain(c, 30, &err));
+    assert_true(nw_simindex_refresh_idf(c, 10 * 365 * 86400, &err));
+    nw_simidf_t *idf = nw_simidf_load(c, &err);
+    assert_non_null(idf);
+    nw_fp_cfg_t cfg;
+    nw_fp_cfg_default(&cfg);
+    nw_simidf_apply(idf, &cfg);
+    nw_fp_t again;
+    nw_fp_input_t in = {.body = "The harbour plan of Northbridge was approved.", .language = "en"};
+    assert_true(nw_fp_compute(fpctx, &cfg, &in, &again, &err));
+    nw_simidf_free(idf);
+    PQfinish(c);
+}
+
+/* ---- two replicas at the same moment ----------------------------------- */
+
+typedef struct replica {
+    const nw_fp_t *fp;
+    const char *story_id;
+    bool use_lock;
+    pthread_barrier_t *start, *inserted, *looked;
+    int64_t story_pk, version_pk, other_version_pk;
+    bool saw_other;
+} replica_t;
+
+static void *replica_run(void *arg)
+{
+    replica_t *r = arg;
+    PGconn *c = connect_db();
+    nw_err_t err;
+    exec_ok(c, "BEGIN");
+    nw_sim_item_t it = sim_item(r->fp, r->story_pk, r->version_pk, "afp", r->story_id, T + 100);
+    pthread_barrier_wait(r->start);
+    if (r->use_lock)
+        assert_true(nw_simindex_lock(c, &it, 1, &err));
+    assert_true(nw_simindex_insert(c, &it, 1, &err));
+    if (!r->use_lock)
+        pthread_barrier_wait(r->inserted); /* both inserted, neither committed */
+    usleep(200 * 1000);                    /* widen the race window */
+    nw_sim_cands_t cands;
+    assert_true(nw_simindex_candidates(c, NULL, &it, 1, &cands, &err));
+    r->saw_other = has_cand(&cands, 0, r->other_version_pk);
+    nw_simindex_cands_free(&cands);
+    if (!r->use_lock)
+        pthread_barrier_wait(r->looked);
+    exec_ok(c, "COMMIT");
+    PQfinish(c);
+    return NULL;
+}
+
+static void race(bool use_lock, const char *suffix, bool *saw_a, bool *saw_b)
+{
+    PGconn *c = connect_db();
+    nw_fp_t a, b;
+    fp_fixture("base.txt", &a);
+    fp_fixture("resend_reflowed.txt", &b);
+    b.content_hash[0] ^= 1; /* same text, but not an exact re-send: only the bands can tell */
+    replica_t ra = {.fp = &a, .use_lock = use_lock}, rb = {.fp = &b, .use_lock = use_lock};
+    char ida[32], idb[32];
+    snprintf(ida, sizeof ida, "race-a-%s", suffix);
+    snprintf(idb, sizeof idb, "race-b-%s", suffix);
+    ra.story_id = ida;
+    rb.story_id = idb;
+    add_version(c, "afp", ida, &ra.story_pk, &ra.version_pk);
+    add_version(c, "afp", idb, &rb.story_pk, &rb.version_pk);
+    ra.other_version_pk = rb.version_pk;
+    rb.other_version_pk = ra.version_pk;
+    pthread_barrier_t start, inserted, looked;
+    pthread_barrier_init(&start, NULL, 2);
+    pthread_barrier_init(&inserted, NULL, 2);
+    pthread_barrier_init(&looked, NULL, 2);
+    ra.start = rb.start = &start;
+    ra.inserted = rb.inserted = &inserted;
+    ra.looked = rb.looked = &looked;
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, replica_run, &ra);
+    pthread_create(&tb, NULL, replica_run, &rb);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_barrier_destroy(&start);
+    pthread_barrier_destroy(&inserted);
+    pthread_barrier_destroy(&looked);
+    *saw_a = ra.saw_other;
+    *saw_b = rb.saw_other;
+    PQfinish(c);
+}
+
+/* With the band locks the second transaction waits for the first and sees
+ * its rows: at least one of the two links the pair. Without them (control)
+ * both look while the other is uncommitted and both miss. */
+static void test_concurrent_replicas(void **state)
+{
+    (void)state;
+    NEED_PG();
+    bool a, b;
+    race(false, "nolock", &a, &b);
+    assert_false(a);
+    assert_false(b);
+    for (int round = 0; round < 3; round++) {
+        char sfx[16];
+        snprintf(sfx, sizeof sfx, "lock%d", round);
+        race(true, sfx, &a, &b);
+        assert_true(a || b);
+        assert_false(a && b); /* the first to lock cannot see the later one */
+    }
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *c = connect_db();
+    nw_err_t err;
+    nw_fp_t fp;
+    fp_fixture("base.txt", &fp);
+    nw_sim_item_t it = sim_item(&fp, 1, 987654321, "ap", "missing", T);
+    exec_ok(c, "BEGIN");
+    /* a version_pk with no item_versions row violates the foreign key: one bad row */
+    assert_false(nw_simindex_insert(c, &it, 1, &err));
+    assert_int_equal(err.cls, NW_ERR_ROW);
+    assert_string_equal(err.code, "23503");
+    exec_ok(c, "ROLLBACK");
+    PQfinish(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_insert_and_candidates),
+        cmocka_unit_test(test_concurrent_replicas),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
