@@ -15,6 +15,7 @@ import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
+import jsonschema
 import psycopg2
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -23,6 +24,36 @@ SOURCE = os.environ.get("NW_SOURCE", os.path.abspath(os.path.join(os.path.dirnam
 BIN = os.environ.get("NW_BIN", os.path.join(SOURCE, "build", "bin"))
 FIXTURES = os.path.join(SOURCE, "tests", "fixtures")
 SHARED = os.path.abspath(os.path.join(SOURCE, "..", "shared"))
+
+
+_validators = {}
+
+
+def validator(name):
+    """A strict JSON Schema validator (with format checks) for schemas/<name>,
+    or for the official ninjs 2.1 schema from ../shared when name is "ninjs"
+    (None when that reference copy is absent)."""
+    if name not in _validators:
+        if name == "ninjs":
+            path = os.path.join(SHARED, "schemas", "ninjs-schema_2.1.json")
+        else:
+            path = os.path.join(SOURCE, "schemas", name)
+        if not os.path.exists(path):
+            _validators[name] = None
+        else:
+            schema = json.load(open(path))
+            cls = jsonschema.validators.validator_for(schema)
+            _validators[name] = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return _validators[name]
+
+
+def check_event(body):
+    """Every enriched event a test reads must match the published schema, and
+    its item the official ninjs 2.1 schema."""
+    validator("enriched-event.schema.json").validate(body)
+    ninjs = validator("ninjs")
+    if ninjs is not None:
+        ninjs.validate(body["item"])
 
 
 def brokers():
@@ -150,6 +181,8 @@ class Env:
                 if m.error():
                     continue
                 last = time.time()
+                if topic == self.enriched:
+                    check_event(json.loads(m.value()))
                 out.append({
                     "key": m.key().decode() if m.key() else None,
                     "value": m.value(),
