@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Generate a realistic synthetic wire feed for tests and benchmarks.
+
+Writes NDJSON (one raw agency payload per line, as newswire-feed sends it: XML
+flattened to one line) and a manifest of what newswire must make of it.
+
+    genfeed.py --items 20000 --bad 20 --seed 7 --out feed.ndjson --manifest feed.json
+
+The text is synthetic (no agency copy): sentences built from a fixed
+vocabulary with names and numbers, 300 to 1,500 words per story by default.
+The mix follows real feeds: AP Media API JSON with its NITF body, Reuters
+NewsML-G2 and AFP NewsML 1.2 items; stories with later versions (updates
+that add paragraphs, corrections, kills); exact re-sends; the same story
+rewritten by another agency; and, optionally, bad items (truncated XML,
+broken JSON, unknown formats, invalid UTF-8).
+
+Manifest: {"versions": [[provider, story_id, version, kind], ...] (kind = the
+event newswire publishes: new, updated, corrected, killed), "bad": N,
+"resends": N, "messages": N}."""
+
+import argparse
+import json
+import random
+from xml.sax.saxutils import escape
+
+WORDS = """government minister council court police officials company market shares
+prices investors analysts report statement plan budget election vote parliament
+agreement talks trade exports imports growth inflation rates bank economy jobs
+workers union strike protest crowd city region border army troops ceasefire
+aid hospital patients doctors school students teachers water energy power gas
+oil climate storm flood fire drought harvest farmers river bridge road rail
+airport flight passengers ship port cargo factory plant investment project
+contract deal merger profit revenue quarter forecast outlook demand supply
+chief executive spokesman spokeswoman president mayor governor senator judge
+ruling appeal trial charges investigation evidence witness victims families
+residents neighbourhood village capital province district county state nation
+league match season team coach players goal final cup title record fans
+museum festival film music artist book award prize study scientists research
+data survey percent million billion week month year morning evening night""".split()
+VERBS = """said announced reported warned confirmed denied agreed rejected approved
+launched opened closed raised cut increased reduced expected planned ordered
+called urged told asked signed blocked delayed resumed extended""".split()
+NAMES = """Anna Keller|Piotr Nowak|Marta Lindqvist|Ilse Berzina|Jonas Meyer|Sofia Rossi|
+Ahmed Haddad|Kenji Sato|Laura Garcia|Tomas Novak|Elena Petrova|David Okafor|
+Nadia Rahman|Lucas Martin|Chen Wei|Maria Silva|Oskar Berg|Fatima Diallo""".replace("\n", "").split("|")
+PLACES = ["Millbrook", "Gdansk", "Eindhoven", "Lyon", "Porto", "Tampere", "Graz", "Bilbao",
+          "Utrecht", "Brno", "Kaunas", "Aarhus", "Turin", "Leeds", "Cork", "Ghent"]
+
+
+def sentence(rng):
+    n = rng.randint(12, 26)
+    words = [rng.choice(WORDS) for _ in range(n)]
+    words.insert(rng.randint(1, 4), rng.choice(VERBS))
+    if rng.random() < 0.5:
+        words.insert(rng.randint(0, len(words)), rng.choice(NAMES))
+    if rng.random() < 0.4:
+        words.insert(rng.randint(0, len(words)), str(rng.randint(2, 9800)))
+    s = " ".join(words)
+    return s[0].upper() + s[1:] + "."
+
+
+def paragraphs(rng, words):
+    out, count = [], 0
+    while count < words:
+        p = " ".join(sentence(rng) for _ in range(rng.randint(2, 4)))
+        out.append(p)
+        count += len(p.split())
+    return out
+
+
+def ts(t):
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % t
+
+
+def ts_basic(t):
+    return "%04d%02d%02dT%02d%02d%02d+0000" % t
+
+
+def when(base_min):
+    """A time base_min minutes after 2026-11-01T00:00Z (a tuple for formatting)."""
+    day, rem = divmod(base_min, 1440)
+    return (2026, 11, 1 + day % 28, rem // 60, rem % 60, (base_min * 7) % 60)
+
+
+def ap_item(story, version, kind, paras, t, headline, place):
+    itemid = story["id"]
+    status = "canceled" if kind == "killed" else "usable"
+    body = "".join("<p>%s</p>" % escape(p) for p in paras)
+    nitf = ('<nitf><head><docdata><date.issue norm="%s"/></docdata></head><body><body.head>'
+            '<hedline><hl1>%s</hl1></hedline><byline>By %s</byline></body.head><body.content>'
+            '<block id="Main"><p>%s (AP) _ %s</p>%s</block></body.content></body></nitf>') % (
+        ts_basic(t).replace("+0000", "Z"), escape(headline), escape(story["by"].upper()),
+        escape(place.upper()), escape(paras[0]) if paras else "", body if len(paras) > 1 else "")
+    item = {"altids": {"itemid": itemid, "etag": "%s_%da" % (itemid, version)},
+            "version": version, "type": "text", "language": "en", "urgency": 4,
+            "versioncreated": ts(t), "firstcreated": ts(story["t0"]), "pubstatus": status,
+            "signals": ["newscontent"], "headline": headline,
+            "slugline": "BC-%s%s" % (story["slug"], ", %s Ld-Writethru" % ("1st", "2nd", "3rd", "4th")[version - 1] if version else ""),
+            "located": place.upper(), "bylines": [{"by": "By " + story["by"].upper()}]}
+    return json.dumps({"item": item, "nitf": nitf}, separators=(",", ":"))
+
+
+def reuters_item(story, version, kind, paras, t, headline, place):
+    guid = "tag:reuters.com,2026:newsml_" + story["id"]
+    ver = str(story["vbase"] + version * 7919)
+    ed = {"new": "N", "updated": "U", "corrected": "C", "killed": "D"}[kind]
+    stat = "canceled" if kind == "killed" else "usable"
+    hl = ("CORRECTED-" if kind == "corrected" else "UPDATE %d-" % version if version and kind == "updated" else "") + headline
+    body = "" if kind == "killed" else "".join(
+        "<p>%s</p>" % escape(("%s, Nov 4 (Reuters) - " % place.upper() if i == 0 else "") + p) for i, p in enumerate(paras))
+    return ('<?xml version="1.0" encoding="UTF-8"?><newsMessage xmlns="http://iptc.org/std/nar/2006-10-01/" '
+            'xmlns:rtr="http://www.reuters.com/ns/2003/08/content"><itemSet><newsItem guid="%s" version="%s" '
+            'standard="NewsML-G2" xml:lang="en"><itemMeta><itemClass qcode="icls:text"/><versionCreated>%s</versionCreated>'
+            '<firstCreated>%s</firstCreated><pubStatus qcode="stat:%s"/><signal qcode="edStat:%s"/></itemMeta>'
+            '<contentMeta><urgency>3</urgency><subject qcode="subj:04000000"/><headline>%s</headline>'
+            '<slugline separator="-">%s</slugline><language tag="en"/></contentMeta><contentSet>'
+            '<inlineXML contenttype="application/xhtml+html"><html xmlns="http://www.w3.org/1999/xhtml"><body>%s'
+            '</body></html></inlineXML></contentSet></newsItem></itemSet></newsMessage>') % (
+        guid, ver, ts(t).replace("Z", ".000Z"), ts(story["t0"]).replace("Z", ".000Z"), stat, ed,
+        escape(hl), escape(story["slug"].upper()), body or "<p/>")
+
+
+def afp_item(story, version, kind, paras, t, headline, place):
+    rev = version + 1
+    status = "Canceled" if kind == "killed" else "Usable"
+    body = "".join("<p>%s</p>" % escape(p) for p in paras) + "<p>abc/xyz</p>"
+    return ('<?xml version="1.0" encoding="utf-8"?><NewsML Version="1.2"><NewsEnvelope><DateAndTime>%s</DateAndTime>'
+            '</NewsEnvelope><NewsItem xml:lang="en"><Identification><NewsIdentifier><ProviderId>afp.com</ProviderId>'
+            '<DateId>20261101T000000Z</DateId><NewsItemId>%s</NewsItemId><RevisionId PreviousRevision="%d" Update="%s">%d'
+            '</RevisionId><PublicIdentifier>urn:newsml:afp.com:20261101T000000Z:%s:%d</PublicIdentifier></NewsIdentifier>'
+            '</Identification><NewsManagement><NewsItemType FormalName="News"/><FirstCreated>%s</FirstCreated>'
+            '<ThisRevisionCreated>%s</ThisRevisionCreated><Status FormalName="%s"/><Urgency FormalName="4"/>'
+            '</NewsManagement><NewsComponent><NewsLines><DateLine>%s, Nov 4, 2026 (AFP) -</DateLine><HeadLine>%s</HeadLine>'
+            '<SlugLine>%s</SlugLine></NewsLines><DescriptiveMetadata><Language FormalName="en"/>%s</DescriptiveMetadata>'
+            '<ContentItem><DataContent><nitf><body><body.content>%s</body.content></body></nitf></DataContent>'
+            '</ContentItem></NewsComponent></NewsItem></NewsML>') % (
+        ts_basic(t), story["id"], rev - 1, "N" if rev == 1 else "U", rev, story["id"], rev,
+        ts_basic(story["t0"]), ts_basic(t), status, escape(place), escape(headline), escape(story["slug"]),
+        '<Genre FormalName="Update"/>' if kind == "updated" else "", body)
+
+
+MAKERS = {"ap": ap_item, "reuters": reuters_item, "afp": afp_item}
+
+
+def story_id(provider, story):
+    if provider == "ap":
+        return "tag:ap.org,2011:" + story["id"]
+    if provider == "reuters":
+        return "tag:reuters.com,2026:newsml_" + story["id"]
+    return "urn:newsml:afp.com:20261101T000000Z:" + story["id"]
+
+
+def version_str(provider, story, version):
+    if provider == "ap":
+        return str(version)
+    if provider == "reuters":
+        return str(story["vbase"] + version * 7919)
+    return str(version + 1)
+
+
+BAD = [
+    lambda rng: '<?xml version="1.0"?><newsMessage xmlns="http://iptc.org/std/nar/2006-10-01/"><itemSet><newsItem guid="x"',
+    lambda rng: '{"item": {"altids": {"itemid": "%032x"}, "version": ' % rng.getrandbits(128),
+    lambda rng: "ZCZC this is not any wire format we know %d" % rng.randint(0, 10 ** 9),
+    lambda rng: '<NewsML Version="1.2"><NewsItem><Identification></NewsItem>',
+    lambda rng: '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><x>&b;</x>',
+]
+
+
+def generate(n_items, n_bad, seed, min_words=300, max_words=1500):
+    """Yield (payload str, provider, story_id, version, kind) in feed order;
+    provider is None for bad items, kind is "resend" for re-sends."""
+    rng = random.Random(seed)
+    out, manifest = [], []
+    produced, minute = 0, 0
+    stories = []
+    bad_at = set(rng.sample(range(n_items), n_bad)) if n_bad else set()
+    while produced < n_items:
+        if produced in bad_at:
+            out.append((rng.choice(BAD)(rng), None, None, None, "bad"))
+            produced += 1
+            continue
+        r = rng.random()
+        live = [s for s in stories if s["next"] < s["nversions"] and not s["killed"]]
+        if live and r < 0.25:                 # a new version of a running story
+            s = rng.choice(live)
+            v = s["next"]
+            s["next"] += 1
+            # Only Reuters marks corrections (edStat:C); AP and AFP send an
+            # ordinary new version, which newswire reports as an update.
+            kind = "killed" if (v == s["nversions"] - 1 and s["kill"]) else \
+                   "corrected" if rng.random() < 0.2 and s["provider"] == "reuters" else "updated"
+            if kind == "killed":
+                s["killed"] = True
+            if kind == "updated":
+                s["paras"] = s["paras"] + paragraphs(rng, rng.randint(40, 120))
+            elif kind == "corrected":
+                s["paras"] = s["paras"][:-1] + [sentence(rng)]
+        elif out and r < 0.30:                # an exact re-send of something already sent
+            prev = rng.choice([o for o in out if o[1]])
+            out.append((prev[0], prev[1], prev[2], prev[3], "resend"))
+            produced += 1
+            continue
+        else:                                 # a new story (sometimes another agency's take on one)
+            provider = rng.choice(["ap", "ap", "reuters", "reuters", "afp"])
+            base = rng.choice(stories) if stories and rng.random() < 0.1 else None
+            s = {"provider": provider, "id": "%032x" % rng.getrandbits(128) if provider == "ap"
+                 else ("L8N" + "%08X" % rng.getrandbits(32)) if provider == "reuters"
+                 else "TX-PAR-%05X" % rng.getrandbits(20),
+                 "vbase": rng.randint(10 ** 8, 2 * 10 ** 9), "t0": when(minute),
+                 "by": rng.choice(NAMES), "slug": "%s-%s" % (rng.choice(PLACES), rng.choice(WORDS)),
+                 "place": rng.choice(PLACES), "nversions": rng.choice([1, 1, 1, 2, 2, 3, 4]),
+                 "kill": rng.random() < 0.03, "killed": False, "next": 1}
+            words = rng.randint(min_words, max_words)
+            if base:                          # rewrite: shares most paragraphs
+                s["paras"] = [p for p in base["paras"] if rng.random() < 0.8] + paragraphs(rng, 60)
+                s["headline"] = base["headline"]
+            else:
+                s["paras"] = paragraphs(rng, words)
+                s["headline"] = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 11))).capitalize()
+            stories.append(s)
+            v, kind = 0, "new"
+        minute += 1
+        t = when(minute)
+        payload = MAKERS[s["provider"]](s, v, kind, s["paras"] if kind != "killed" else [], t, s["headline"], s["place"])
+        sid, ver = story_id(s["provider"], s), version_str(s["provider"], s, v)
+        out.append((payload, s["provider"], sid, ver, kind))
+        produced += 1
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--items", type=int, default=20000)
+    ap.add_argument("--bad", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--min-words", type=int, default=300)
+    ap.add_argument("--max-words", type=int, default=1500)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--manifest")
+    a = ap.parse_args()
+    feed = generate(a.items, a.bad, a.seed, a.min_words, a.max_words)
+    with open(a.out, "w") as f:
+        for payload, *_ in feed:
+            f.write(payload.replace("\n", " ") + "\n")
+    if a.manifest:
+        versions = [[p, s, v, k] for _, p, s, v, k in feed if p and k != "resend"]
+        json.dump({"messages": len(feed), "bad": sum(1 for x in feed if x[4] == "bad"),
+                   "resends": sum(1 for x in feed if x[4] == "resend"), "versions": versions},
+                  open(a.manifest, "w"))
+
+
+if __name__ == "__main__":
+    main()
