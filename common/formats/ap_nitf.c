@@ -132,9 +132,10 @@ bool nw_fmt_ap_nitf(const nw_input_t *in, nw_items_t *out, nw_err_t *err)
         return false;
     xmlNode *root = xmlDocGetRootElement(doc);
     if (!nw_xml_is(root, NS_ANY, "nitf")) {
+        nw_err_set(err, NW_ERR_INPUT, "bad-format", "root element is <%.60s>, not <nitf>",
+                   (const char *)root->name);
         xmlFreeDoc(doc);
-        return nw_err_set(err, NW_ERR_INPUT, "bad-format", "root element is <%s>, not <nitf>",
-                          (const char *)root->name);
+        return false;
     }
     nw_item_t *it = nw_items_add(out);
     snprintf(it->provider, sizeof it->provider, "ap");

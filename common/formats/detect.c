@@ -267,7 +267,24 @@ const char *nw_format_detect(const nw_input_t *in)
     return NULL;
 }
 
+/* Dead-letter reasons travel in one header line: no control characters. */
+static bool one_line(nw_err_t *err)
+{
+    if (err)
+        for (char *p = err->msg; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = ' ';
+    return false;
+}
+
+static bool parse_all(const nw_input_t *in, nw_items_t *out, nw_err_t *err);
+
 bool nw_format_parse_all(const nw_input_t *in, nw_items_t *out, nw_err_t *err)
+{
+    return parse_all(in, out, err) || one_line(err);
+}
+
+static bool parse_all(const nw_input_t *in, nw_items_t *out, nw_err_t *err)
 {
     nw_err_clear(err);
     if (!in || !in->data || !in->len)
