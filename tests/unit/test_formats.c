@@ -40,7 +40,7 @@ typedef struct {
 static void read_opts(const char *base, opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    char path[1024], line[256];
+    char path[1100], line[256];
     snprintf(path, sizeof path, "%s.opts", base);
     FILE *f = fopen(path, "r");
     if (!f)
