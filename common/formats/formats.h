@@ -51,9 +51,10 @@ typedef struct nw_items {
  * the headers first, then from the payload; NULL when unknown. */
 const char *nw_format_detect(const nw_input_t *in);
 
-/* Parse and normalize `in` into `out` (which the function initializes).
- * On failure `out` is left empty and err says why. A payload that holds more
- * than one item fails with code "multi-item": use nw_format_parse_all(). */
+/* Parse and normalize `in` into `out` (which the function initializes: free it
+ * with nw_item_free() whatever the result). On failure `out` is left empty and
+ * err says why. A payload that holds more than one item fails with code
+ * "multi-item": use nw_format_parse_all(). */
 bool nw_format_parse(const nw_input_t *in, nw_item_t *out, nw_err_t *err);
 
 /* Parse every item of `in`, appending to `out`. On failure nothing is
