@@ -44,13 +44,15 @@ static const struct {
     {"ninjs-3", "ninjs"},
 };
 
+/* Same order as FORMATS; a constant table keeps the call thread-safe. */
+static const char *const NAMES[] = {"ap-media-json",  "ap-nitf",        "ap-newsml-g2",
+                                    "ap-anpa",        "reuters-newsml-g2", "reuters-api-json",
+                                    "afp-newsml-1.2", "afp-newsml-2024", "afp-api-json",
+                                    "ninjs",          NULL};
+
 const char *const *nw_format_names(void)
 {
-    static const char *names[NFORMATS + 1];
-    for (size_t i = 0; i < NFORMATS; i++)
-        names[i] = FORMATS[i].name;
-    names[NFORMATS] = NULL;
-    return (const char *const *)names;
+    return NAMES;
 }
 
 static const fmt_t *find_format(const char *name)
