@@ -174,6 +174,10 @@ def generate(n_items, n_bad, seed, min_words=300, max_words=1500):
     out, manifest = [], []
     produced, minute = 0, 0
     stories = []
+    # Kept incrementally (same order as filtering `stories` and `out` each
+    # time, so a seed gives the same feed): the scans made 200,000 items take hours.
+    live = []                                 # stories with versions still to come
+    sent = []                                 # good payloads already in `out`
     bad_at = set(rng.sample(range(n_items), n_bad)) if n_bad else set()
     while produced < n_items:
         if produced in bad_at:
@@ -181,7 +185,6 @@ def generate(n_items, n_bad, seed, min_words=300, max_words=1500):
             produced += 1
             continue
         r = rng.random()
-        live = [s for s in stories if s["next"] < s["nversions"] and not s["killed"]]
         if live and r < 0.25:                 # a new version of a running story
             s = rng.choice(live)
             v = s["next"]
@@ -192,13 +195,16 @@ def generate(n_items, n_bad, seed, min_words=300, max_words=1500):
                    "corrected" if rng.random() < 0.2 and s["provider"] == "reuters" else "updated"
             if kind == "killed":
                 s["killed"] = True
+            if s["killed"] or s["next"] >= s["nversions"]:
+                del live[next(i for i, x in enumerate(live) if x is s)]
             if kind == "updated":
                 s["paras"] = s["paras"] + paragraphs(rng, rng.randint(40, 120))
             elif kind == "corrected":
                 s["paras"] = s["paras"][:-1] + [sentence(rng)]
         elif out and r < 0.30:                # an exact re-send of something already sent
-            prev = rng.choice([o for o in out if o[1]])
+            prev = rng.choice(sent)
             out.append((prev[0], prev[1], prev[2], prev[3], "resend"))
+            sent.append(out[-1])
             produced += 1
             continue
         else:                                 # a new story (sometimes another agency's take on one)
@@ -219,12 +225,15 @@ def generate(n_items, n_bad, seed, min_words=300, max_words=1500):
                 s["paras"] = paragraphs(rng, words)
                 s["headline"] = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 11))).capitalize()
             stories.append(s)
+            if s["next"] < s["nversions"]:
+                live.append(s)
             v, kind = 0, "new"
         minute += 1
         t = when(minute)
         payload = MAKERS[s["provider"]](s, v, kind, s["paras"] if kind != "killed" else [], t, s["headline"], s["place"])
         sid, ver = story_id(s["provider"], s), version_str(s["provider"], s, v)
         out.append((payload, s["provider"], sid, ver, kind))
+        sent.append(out[-1])
         produced += 1
     return out
 
