@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kafkastats.h"
 #include "log.h"
 
 int64_t nw_now_us(void)
@@ -25,6 +26,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
+    nw_kafkastats_error(rk, (rd_kafka_resp_err_t)err);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[512];
         rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(rk, why, sizeof why);
@@ -45,6 +47,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         return;
     om->last_err = m->err;
     om->state = m->err ? NW_OUT_FAILED : NW_OUT_ACKED;
+    if (m->err)
+        nw_kafkastats_error(rk, m->err);
 }
 
 static bool conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, nw_err_t *err)
@@ -89,6 +93,7 @@ static rd_kafka_conf_t *base_conf(const nw_config_t *cfg, const char *role, nw_e
     }
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_stats_cb(conf, nw_kafkastats_cb);
     return conf;
 }
 
@@ -127,6 +132,7 @@ rd_kafka_t *nw_kafka_consumer_new(const nw_config_t *cfg, nw_rebalance_fn rebala
         !conf_set(conf, "auto.offset.reset", "earliest", err) ||
         !conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err) ||
         !conf_set(conf, "enable.partition.eof", "false", err) ||
+        !conf_set(conf, "statistics.interval.ms", "5000", err) || /* lag metrics, readiness */
         !apply_passthrough(conf, cfg, false, err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
