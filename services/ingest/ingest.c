@@ -8,10 +8,13 @@
 #include "err.h"
 #include "event.h"
 #include "formats/formats.h"
+#include "http.h"
 #include "kafka.h"
+#include "kafkastats.h"
 #include "log.h"
 #include "migrate.h"
 #include "store.h"
+#include "telemetry.h"
 
 /* One consumed message and what became of it. */
 typedef struct inmsg {
@@ -71,6 +74,16 @@ static void drop_partitions(app_t *app, const rd_kafka_topic_partition_list_t *p
     app->nheld = k;
 }
 
+/* Partitions assigned now, for /metrics and /readyz. */
+static void report_assignment(rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *now = NULL;
+    if (rd_kafka_assignment(rk, &now) == RD_KAFKA_RESP_ERR_NO_ERROR && now) {
+        nw_telemetry_partitions(now->cnt);
+        rd_kafka_topic_partition_list_destroy(now);
+    }
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -91,6 +104,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         if (app->paused)
             rd_kafka_pause_partitions(rk, parts);
+        report_assignment(rk);
         return;
     }
     bool lost = rd_kafka_assignment_lost(rk);
@@ -110,6 +124,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         rd_kafka_assign(rk, NULL);
     }
+    report_assignment(rk);
 }
 
 /* ---- parsing -------------------------------------------------------------- */
@@ -179,9 +194,11 @@ static bool consumer_error(rd_kafka_message_t *m)
 {
     if (!m->err)
         return false;
-    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         nw_log_warn("consumer error", NW_LS("code", rd_kafka_err2name(m->err)),
                     NW_LS("reason", rd_kafka_message_errstr(m)));
+        nw_kafkastats_consume_error(m->err);
+    }
     rd_kafka_message_destroy(m);
     return true;
 }
@@ -240,6 +257,7 @@ static void wait_serving(app_t *app, int ms)
         if (m && !consumer_error(m))
             hold(app, m);
         rd_kafka_poll(app->producer, 0);
+        nw_telemetry_tick(app->store, false);
     }
 }
 
@@ -368,9 +386,11 @@ static bool store_batch(app_t *app, nw_store_rec_t **recs_out, size_t *nrecs_out
             *recs_out = recs;
             *nrecs_out = n;
             set_paused(app, false);
+            nw_telemetry_stored(app->store, recs, n);
             return true;
         }
         free(recs);
+        nw_telemetry_db_error(app->store, &err);
         if (err.cls == NW_ERR_FATAL) {
             nw_log_error("database error, stopping", NW_LS("code", err.code),
                          NW_LS("reason", err.msg));
@@ -407,9 +427,13 @@ static void test_hook_after_commit(app_t *app, size_t nevents)
 /* Returns false on a fatal error. */
 static bool process_batch(app_t *app)
 {
+    double t0 = nw_telemetry_now();
     for (size_t i = 0; i < app->nbatch; i++)
-        if (!app->batch[i].dropped)
+        if (!app->batch[i].dropped) {
             parse_one(&app->batch[i]);
+            nw_telemetry_consumed(app->batch[i].msg, &app->batch[i].items, app->batch[i].parsed);
+        }
+    double t_parsed = nw_telemetry_now();
 
     nw_events_t events = {0};
     nw_store_rec_t *recs = NULL;
@@ -434,6 +458,7 @@ static bool process_batch(app_t *app)
         }
     }
     free(recs);
+    double t_stored = nw_telemetry_now();
     test_hook_after_commit(app, events.n);
 
     size_t ndead = 0;
@@ -466,13 +491,23 @@ static bool process_batch(app_t *app)
         nw_events_free(&events);
         return err.cls != NW_ERR_FATAL;
     }
+    double t_published = nw_telemetry_now();
+    nw_telemetry_published(&events, false);
+    for (size_t i = 0; i < app->nbatch; i++)
+        if (!app->batch[i].dropped && !app->batch[i].parsed)
+            nw_telemetry_dead_letter(app->batch[i].msg, &app->batch[i].items,
+                                     app->batch[i].stage, &app->batch[i].err);
     nw_err_t merr = {0};
-    if (!nw_store_mark_sent(app->store, &events, &merr))
+    if (!nw_store_mark_sent(app->store, &events, &merr)) {
         nw_log_warn("could not mark events sent (they will be republished)",
                     NW_LS("reason", merr.msg));
+        nw_telemetry_db_error(app->store, &merr);
+    }
     store_offsets(app);
     app->published += events.n;
     app->dead_letters += ndead;
+    nw_telemetry_batch(app->nbatch, t_parsed - t0, t_stored - t_parsed, t_published - t_stored,
+                       nw_telemetry_now() - t0);
     nw_log_info("batch done", NW_LI("messages", app->nbatch), NW_LI("stored", nrecs),
                 NW_LI("events", events.n), NW_LI("dead_letters", ndead));
     nw_events_free(&events);
@@ -492,6 +527,7 @@ static void sweep_outbox(app_t *app)
     nw_err_t err = {0};
     if (!nw_store_outbox_unsent(app->store, (int)app->cfg->outbox_sweep_s, 1000, &ev, &err)) {
         nw_log_warn("outbox sweep failed", NW_LS("reason", err.msg));
+        nw_telemetry_db_error(app->store, &err);
         if (PQstatus(nw_store_conn(app->store)) != CONNECTION_OK)
             nw_store_reconnect(app->store, &err);
         return;
@@ -503,8 +539,10 @@ static void sweep_outbox(app_t *app)
         add_event(app, &out[i], &ev.v[i]);
     if (nw_kafka_send_all(app->producer, out, ev.n, nw_now_us() + 30000000, app->stop,
                           (int)app->cfg->retry_max_ms, &err) &&
-        nw_store_mark_sent(app->store, &ev, &err))
+        nw_store_mark_sent(app->store, &ev, &err)) {
         nw_log_info("outbox sweep republished events", NW_LI("events", ev.n));
+        nw_telemetry_published(&ev, true);
+    }
     for (size_t i = 0; i < ev.n; i++)
         nw_outmsg_clear(&out[i]);
     free(out);
@@ -534,6 +572,7 @@ static int start(app_t *app)
         fprintf(stderr, "newswire-ingest: %s\n", err.msg);
         return 2;
     }
+    nw_telemetry_db_ok();
     app->producer = nw_kafka_producer_new(cfg, &err);
     if (app->producer)
         app->consumer = nw_kafka_consumer_new(cfg, rebalance_cb, app, &err);
@@ -547,6 +586,7 @@ static int start(app_t *app)
         fprintf(stderr, "newswire-ingest: %s\n", err.msg);
         return 2;
     }
+    nw_http_ready_set(NW_READY_KAFKA, true);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cfg->topic_raw, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(app->consumer, topics);
@@ -614,24 +654,41 @@ static void shutdown_app(app_t *app)
 int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop)
 {
     app_t app = {.cfg = cfg, .stop = stop};
+    /* The endpoint comes first: /healthz answers (and /readyz says why not
+     * ready) while the connections are being made. */
+    nw_telemetry_init();
+    nw_http_t *http = NULL;
+    nw_err_t herr = {0};
+    if (*cfg->http_addr && !(http = nw_http_start(cfg->http_addr, &herr))) {
+        nw_log_error("cannot serve http", NW_LS("reason", herr.msg));
+        fprintf(stderr, "newswire-ingest: %s\n", herr.msg);
+        return 2;
+    }
     int rc = start(&app);
     if (rc != 0) {
+        nw_http_ready_stopping();
         shutdown_app(&app);
+        nw_http_stop(http);
         return rc;
     }
     while (!*stop) {
         collect(&app);
         if (app.nbatch == 0) {
             sweep_outbox(&app);
+            rd_kafka_poll(app.producer, 0); /* idle: serve its callbacks */
+            nw_telemetry_tick(app.store, true);
             continue;
         }
         bool ok = process_batch(&app);
         batch_release(&app);
+        nw_telemetry_tick(app.store, true);
         if (!ok) {
             rc = 1;
             break;
         }
     }
+    nw_http_ready_stopping();
     shutdown_app(&app);
+    nw_http_stop(http);
     return rc;
 }
