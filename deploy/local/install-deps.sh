@@ -18,6 +18,7 @@ PACKAGES=(
   # tests, sanitizers, fuzzing
   libcmocka-dev clang libclang-rt-14-dev valgrind
   python3-pytest python3-jsonschema python3-confluent-kafka python3-psycopg2
+  python3-prometheus-client
   # local services and their clients
   postgresql-15 postgresql-contrib kcat
   # deploy/check.sh
