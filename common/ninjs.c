@@ -47,6 +47,10 @@ static void add_text_member(json_t *o, const char *array, const char *role, cons
     json_t *a = array_of(o, array);
     size_t i;
     json_t *m;
+    if (json_array_size(a) >= NW_NINJS_MAX_MEMBERS) {
+        free(v);
+        return;
+    }
     json_array_foreach(a, i, m)
     {
         const char *r = json_string_value(json_object_get(m, "role"));
@@ -103,6 +107,8 @@ json_t *nw_ninjs_add_concept(json_t *o, const char *array, const char *name, con
     json_t *a = array_of(o, array);
     size_t i;
     json_t *e;
+    if (json_array_size(a) >= NW_NINJS_MAX_MEMBERS)
+        goto out;
     json_array_foreach(a, i, e)
     {
         if ((u && same_str(e, "uri", u)) || (!u && l && same_str(e, "literal", l) &&
@@ -146,6 +152,10 @@ void nw_ninjs_add_infosource(json_t *o, const char *name, const char *role, cons
     json_t *a = array_of(o, "infosources");
     size_t i;
     json_t *e;
+    if (json_array_size(a) >= NW_NINJS_MAX_MEMBERS) {
+        free(n);
+        return;
+    }
     json_array_foreach(a, i, e)
     {
         const char *r = json_string_value(json_object_get(e, "role"));
@@ -172,6 +182,10 @@ void nw_ninjs_add_altid(json_t *o, const char *role, const char *value)
     json_t *a = array_of(o, "altids");
     size_t i;
     json_t *e;
+    if (json_array_size(a) >= NW_NINJS_MAX_MEMBERS) {
+        free(v);
+        return;
+    }
     json_array_foreach(a, i, e)
     {
         if (same_str(e, "value", v) && same_str(e, "role", role)) {

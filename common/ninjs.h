@@ -18,6 +18,10 @@
 #define NW_IPTC_SUBJECT_URI "http://cv.iptc.org/newscodes/subjectcode/"
 #define NW_AP_CV_URI "http://cv.ap.org/id/"
 
+/* Members kept per array (subjects, altids...): deduplication is quadratic,
+ * and no real item comes near this; a hostile one is cut here. */
+#define NW_NINJS_MAX_MEMBERS 1000
+
 /* o[key] = val when val is a non-empty string. */
 void nw_ninjs_set_str(json_t *o, const char *key, const char *val);
 

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,8 +77,25 @@ static void test_nfc(void **state)
     json_decref(o);
 }
 
+/* a hostile item with half a million subjects must not take quadratic time */
+static void test_member_cap(void **state)
+{
+    (void)state;
+    json_t *o = json_object();
+    char code[16];
+    for (int i = 0; i < 200000; i++) {
+        snprintf(code, sizeof code, "N2:X%d", i);
+        nw_ninjs_add_concept(o, "subjects", NULL, NULL, code, NULL, NULL);
+        nw_ninjs_add_altid(o, "x", code);
+    }
+    assert_int_equal(json_array_size(json_object_get(o, "subjects")), NW_NINJS_MAX_MEMBERS);
+    assert_int_equal(json_array_size(json_object_get(o, "altids")), NW_NINJS_MAX_MEMBERS);
+    json_decref(o);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_builders), cmocka_unit_test(test_nfc)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_builders), cmocka_unit_test(test_nfc),
+                                       cmocka_unit_test(test_member_cap)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
