@@ -58,7 +58,10 @@ static bool identify(nw_item_t *it, xmlNode *x, nw_err_t *err)
         return nw_err_set(err, NW_ERR_INPUT, "bad-version", "AP G2 version \"%.30s\" is not a number",
                           it->version);
     }
-    if (it->version_order > 1)
+    /* one scale per agency: G2 @version is the JSON version + 1 */
+    if (it->version_order > 0)
+        it->version_order--;
+    if (it->version_order > 0)
         it->edit = NW_EDIT_UPDATE;
     it->version_id = seq ? seq : guid && it->version ? nw_fmt_printf("%s:%s", guid, it->version) : NULL;
     if (seq && it->version_id != seq)

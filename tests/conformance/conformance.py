@@ -194,7 +194,7 @@ def main():
               [w["g2loc"]] if w["g2loc"] else [])
         check(f"{L} paragraphs", paragraphs(n), w["paras"])
         check(f"{L} wordcount", n["bodies"][0].get("wordcount"), w["wc"])
-        check(f"{L} version order", d["item"]["version_order"], w["version"])
+        check(f"{L} version order (JSON scale)", d["item"]["version_order"], w["seq"])
     if len(items) == 3:
         check("ap.xml item 3 &amp; decoded", "Standard & Poor's" in body_text(items[2]["ninjs"]), True)
 
