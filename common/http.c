@@ -29,14 +29,27 @@ static const char *const check_names[NW_READY_NCHECKS] = {"postgres", "kafka", "
 static const char *const check_failed[NW_READY_NCHECKS] = {
     "postgres unreachable", "no kafka broker up", "no partitions assigned"};
 
+/* newswire_ready{check}: readiness in the metrics too, for alerts and graphs.
+ * Looked up at each change (rare), never cached across nw_metrics_reset(). */
+static void export_check(int check, bool ok)
+{
+    nw_metric_t *g = nw_metric_gauge("newswire_ready",
+                                     "1 when the readiness check (postgres, kafka, partitions) "
+                                     "passes; /readyz is 200 when all do.",
+                                     "check");
+    nw_metric_set(g, NW_LV(check_names[check]), ok ? 1 : 0);
+}
+
 void nw_http_ready_set(nw_ready_check_t check, bool ok)
 {
     if ((unsigned)check >= NW_READY_NCHECKS)
         return;
     int was = atomic_exchange(&ready_checks[check], ok ? 1 : 0);
-    if (was != (ok ? 1 : 0))
-        nw_log_info(ok ? "readiness check passes" : "readiness check fails",
-                    NW_LS("check", check_names[check]));
+    if (was == (ok ? 1 : 0))
+        return;
+    export_check(check, ok);
+    nw_log_info(ok ? "readiness check passes" : "readiness check fails",
+                NW_LS("check", check_names[check]));
 }
 
 bool nw_http_ready_get(nw_ready_check_t check)
@@ -202,6 +215,8 @@ nw_http_t *nw_http_start(const char *addr, nw_err_t *err)
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     unsigned bound = info ? info->port : (unsigned)atoi(port);
     snprintf(h->addr, sizeof h->addr, family == AF_INET6 ? "[%s]:%u" : "%s:%u", numeric, bound);
+    for (int i = 0; i < NW_READY_NCHECKS; i++)
+        export_check(i, atomic_load(&ready_checks[i]));
     nw_log_info("http listening", NW_LS("addr", h->addr),
                 NW_LS("endpoints", "/metrics /healthz /readyz"));
     return h;

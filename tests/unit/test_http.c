@@ -86,9 +86,15 @@ static void test_endpoints(void **state)
     nw_http_ready_set(NW_READY_PARTITIONS, true);
     assert_int_equal(request(port, "GET", "/readyz", resp, sizeof resp), 200);
     assert_string_equal(body_of(resp), "ready\n");
+    assert_int_equal(request(port, "GET", "/metrics", resp, sizeof resp), 200);
+    assert_non_null(strstr(body_of(resp), "newswire_ready{check=\"postgres\"} 1\n"
+                                          "newswire_ready{check=\"kafka\"} 1\n"
+                                          "newswire_ready{check=\"partitions\"} 1\n"));
     nw_http_ready_set(NW_READY_POSTGRES, false);
     assert_int_equal(request(port, "GET", "/readyz", resp, sizeof resp), 503);
     assert_string_equal(body_of(resp), "not ready: postgres unreachable\n");
+    assert_int_equal(request(port, "GET", "/metrics", resp, sizeof resp), 200);
+    assert_non_null(strstr(body_of(resp), "newswire_ready{check=\"postgres\"} 0\n"));
     nw_http_ready_set(NW_READY_POSTGRES, true);
     assert_int_equal(request(port, "HEAD", "/readyz", resp, sizeof resp), 200);
     assert_string_equal(body_of(resp), "");
