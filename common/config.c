@@ -358,9 +358,31 @@ static void set_defaults(nw_config_t *cfg)
         set_value(cfg, &defs[i], defs[i].defval, "default", NULL);
 }
 
+static int config_load(nw_config_t *cfg, const char *prog, const char *summary,
+                       const char *const *used, int argc, char **argv, char ***rest, int *nrest,
+                       nw_err_t *err);
+
+/* Everything allocated is released again unless the program goes on (0). */
 int nw_config_load(nw_config_t *cfg, const char *prog, const char *summary,
                    const char *const *used, int argc, char **argv, char ***rest, int *nrest,
                    nw_err_t *err)
+{
+    if (rest)
+        *rest = NULL;
+    int rc = config_load(cfg, prog, summary, used, argc, argv, rest, nrest, err);
+    if (rc != 0) {
+        nw_config_free(cfg);
+        if (rest) {
+            free(*rest);
+            *rest = NULL;
+        }
+    }
+    return rc;
+}
+
+static int config_load(nw_config_t *cfg, const char *prog, const char *summary,
+                       const char *const *used, int argc, char **argv, char ***rest, int *nrest,
+                       nw_err_t *err)
 {
     memset(cfg, 0, sizeof *cfg);
     set_defaults(cfg);
@@ -488,10 +510,6 @@ int nw_config_load(nw_config_t *cfg, const char *prog, const char *summary,
     }
     if (print) {
         print_config(cfg, used);
-        if (rest) {
-            free(*rest);
-            *rest = NULL;
-        }
         return 1;
     }
     return 0;

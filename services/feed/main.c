@@ -82,20 +82,22 @@ static void describe(feed_t *f, payload_t *p)
     snprintf(p->format, sizeof p->format, "%s", fmt ? fmt : "");
     if (in.agency)
         snprintf(p->agency, sizeof p->agency, "%s", in.agency);
-    nw_item_t it;
+    /* A payload may hold several items (a G2 newsMessage): the first one names it. */
+    nw_items_t items = {0};
     nw_err_t err = {0};
-    if (fmt && nw_format_parse(&in, &it, &err)) {
+    if (fmt && nw_format_parse_all(&in, &items, &err) && items.n > 0) {
+        const nw_item_t *it = &items.v[0];
         if (!*p->agency)
-            snprintf(p->agency, sizeof p->agency, "%s", it.provider);
-        if (it.pair_key)
-            snprintf(p->pair_key, sizeof p->pair_key, "%s", it.pair_key);
-        size_t n = strlen(it.provider) + strlen(it.story_id) + 2;
+            snprintf(p->agency, sizeof p->agency, "%s", it->provider);
+        if (it->pair_key)
+            snprintf(p->pair_key, sizeof p->pair_key, "%s", it->pair_key);
+        size_t n = strlen(it->provider) + strlen(it->story_id) + 2;
         p->key = malloc(n);
-        snprintf(p->key, n, "%s:%s", it.provider, it.story_id);
-        nw_item_free(&it);
+        snprintf(p->key, n, "%s:%s", it->provider, it->story_id);
     } else {
         p->key = strdup(p->name);
     }
+    nw_items_free(&items);
 }
 
 static void progress_line(feed_t *f, bool final)

@@ -214,9 +214,16 @@ class Env:
                 f.result(30)
             except Exception:
                 pass
+        # FORCE ends our own sessions; an autovacuum worker (a superuser
+        # process we may not signal) can still hold the database for a moment.
         con = psycopg2.connect(admin_dsn())
         con.autocommit = True
-        con.cursor().execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.dbname)
+        for attempt in range(20):
+            try:
+                con.cursor().execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.dbname)
+                break
+            except psycopg2.Error:
+                time.sleep(0.5)
         con.close()
 
 
