@@ -197,8 +197,12 @@ nw_rel_t nw_link_decide(const nw_link_cfg_t *cfg, const nw_fp_t *a, const nw_lin
                               : 0.0f;
         if (grows && (c_on >= cfg->near_c || c_on_lede >= cfg->near_c))
             SET_RESULT(NW_REL_UPDATE, c_on > c_on_lede ? c_on : c_on_lede, "adds-to");
-        /* A cut keeps the lede: an identical lede lets a noisier Ĉ count. */
-        if (shrinks && (c_no >= cfg->dup_c || (s->lede_j >= 0.9f && c_no >= cfg->near_c)) &&
+        /* A cut keeps the lede: an identical lede lets a noisier Ĉ count, and a
+         * short cut fits in the older item's lede. */
+        float c_no_lede = n->n_tokens < NW_FP_LEDE_TOKENS
+                              ? nw_fp_containment(s->lede_j, n->n_lede_shingles, o->n_lede_shingles)
+                              : 0.0f;
+        if (shrinks && (c_no >= cfg->dup_c || c_no_lede >= cfg->dup_c || (s->lede_j >= 0.9f && c_no >= cfg->near_c)) &&
             set_sub(n->nums, n->n_nums, o->nums, o->n_nums, o->flags & NW_FP_NUMS_TRUNC) &&
             set_sub(n->ents, n->n_ents, o->ents, o->n_ents, o->flags & NW_FP_ENTS_TRUNC))
             SET_RESULT(NW_REL_DUPLICATE, c_no, "cut");

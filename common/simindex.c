@@ -16,7 +16,8 @@
 void nw_simindex_cfg_default(nw_simindex_cfg_t *cfg)
 {
     cfg->window_s = 72 * 3600;
-    cfg->term_postings_cap = 200;
+    cfg->term_query = 12;
+    cfg->term_postings_cap = 32;
     cfg->term_top = 50;
 }
 
@@ -379,8 +380,10 @@ static const char *own_str(nw_sim_cands_t *c, const PGresult *r, int row, int co
 }
 
 /* One statement for the whole batch: band-key hits and the best term
- * overlaps (each query term reads at most term_postings_cap newest postings,
- * so a common term cannot make the lookup grow with the table), joined to
+ * overlaps (the item's term_query heaviest terms, each reading at most
+ * term_postings_cap postings of the window, in index order: a common term
+ * cannot make the lookup grow with the table or the window's density, and
+ * such a term weighs little in the score anyway), joined to
  * the fingerprints and the stories' cluster ids. The batch-wide time bounds
  * ($12, $13) let the planner prune partitions outside the window. */
 bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
@@ -417,7 +420,7 @@ bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw
             arr_i4(&a[QB_I], (int32_t)i);
             arr_f8(&a[QB_T], t);
         }
-        for (int j = 0; j < fp->n_terms; j++) {
+        for (int j = 0; j < fp->n_terms && j < cfg->term_query; j++) {
             arr_i8(&a[QT_H], (int64_t)fp->terms[j].hash);
             arr_f4(&a[QT_W], fp->terms[j].w);
             arr_i4(&a[QT_I], (int32_t)i);
@@ -452,7 +455,7 @@ bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw
         "   FROM qt CROSS JOIN LATERAL (SELECT t.version_pk, t.w FROM sim_terms t"
         "     WHERE t.term_hash = qt.term_hash AND t.ts >= to_timestamp(qt.t - $9::float8)"
         "     AND t.ts <= to_timestamp(qt.t + $9::float8) AND t.ts >= to_timestamp($12::float8)"
-        "     AND t.ts <= to_timestamp($13::float8) ORDER BY t.ts DESC LIMIT $10::int) p"
+        "     AND t.ts <= to_timestamp($13::float8) LIMIT $10::int) p"
         "   GROUP BY qt.item_no, p.version_pk) x WHERE rn <= $11::int),"
         " c AS (SELECT item_no, version_pk, max(score) AS score, bool_or(via_band) AS via_band FROM ("
         "   SELECT item_no, version_pk, NULL::real AS score, true AS via_band FROM band"

@@ -41,7 +41,8 @@
 
 typedef struct nw_simindex_cfg {
     int window_s;          /* candidates within +- this of the item's time (72 h) */
-    int term_postings_cap; /* newest postings read per query term (200) */
+    int term_query;        /* highest-weight terms of an item that are looked up (12) */
+    int term_postings_cap; /* postings read per looked-up term, at most (32) */
     int term_top;          /* best term-overlap candidates kept per item (50) */
 } nw_simindex_cfg_t;
 

@@ -22,6 +22,8 @@
 
 #define T0 1700000000
 #define TERM_TOP 50
+#define TERM_QUERY 12
+#define TERM_CAP 32
 
 typedef struct kv {
     uint64_t key;
@@ -107,9 +109,10 @@ static size_t candidates(bench_t *b, const nw_fp_t *q, uint32_t *out)
                 b->stamp[b->bands[i].id] = b->cur;
                 out[n++] = b->bands[i].id;
             }
-    for (int t = 0; t < q->n_terms; t++)
-        for (size_t i = kv_lower(b->posts, b->n_posts, q->terms[t].hash);
-             i < b->n_posts && b->posts[i].key == q->terms[t].hash; i++) {
+    /* as nw_simindex_candidates: the TERM_QUERY heaviest terms, TERM_CAP postings each */
+    for (int t = 0; t < q->n_terms && t < TERM_QUERY; t++)
+        for (size_t i = kv_lower(b->posts, b->n_posts, q->terms[t].hash), got = 0;
+             i < b->n_posts && b->posts[i].key == q->terms[t].hash && got < TERM_CAP; i++, got++) {
             uint32_t id = b->posts[i].id;
             if (b->acc[id] == 0.0f)
                 b->touched[nt++] = id;

@@ -47,5 +47,5 @@ if [[ -z ${NEWSWIRE_PG_DSN:-} ]]; then
   bash "$root/deploy/local/postgres.sh" start
   NEWSWIRE_PG_DSN="postgresql://newswire:newswire@127.0.0.1:$NW_PG_PORT/newswire"
 fi
-"$build/simbench" cost "$NEWSWIRE_PG_DSN" "$data/ReutersGrain-train.arff" "$data/ReutersGrain-test.arff" \
+NW_MIGRATIONS_DIR=$root/schemas/migrations "$build/simbench" cost "$NEWSWIRE_PG_DSN" "$data/ReutersGrain-train.arff" "$data/ReutersGrain-test.arff" \
   "$out/similarity-cost.json" "${SIMBENCH_SMALL:-10000}" "${SIMBENCH_LARGE:-1000000}" "${SIMBENCH_FRESH:-500}"
