@@ -564,12 +564,10 @@ static int start(app_t *app)
     app->store = nw_store_open(cfg->pg_dsn, &err);
     if (!app->store) {
         nw_log_error("PostgreSQL unreachable at start", NW_LS("reason", err.msg));
-        fprintf(stderr, "newswire-ingest: %s\n", err.msg);
         return 2;
     }
     if (!nw_store_migrate(app->store, nw_migrate_dir(cfg->migrations_dir), &err)) {
         nw_log_error("migrations failed", NW_LS("reason", err.msg));
-        fprintf(stderr, "newswire-ingest: %s\n", err.msg);
         return 2;
     }
     nw_telemetry_db_ok();
@@ -578,12 +576,10 @@ static int start(app_t *app)
         app->consumer = nw_kafka_consumer_new(cfg, rebalance_cb, app, &err);
     if (!app->producer || !app->consumer) {
         nw_log_error("bad Kafka configuration", NW_LS("reason", err.msg));
-        fprintf(stderr, "newswire-ingest: %s\n", err.msg);
         return 2;
     }
     if (!nw_kafka_check(app->producer, 10000, &err)) {
         nw_log_error("Kafka unreachable at start", NW_LS("reason", err.msg));
-        fprintf(stderr, "newswire-ingest: %s\n", err.msg);
         return 2;
     }
     nw_http_ready_set(NW_READY_KAFKA, true);
@@ -592,8 +588,8 @@ static int start(app_t *app)
     rd_kafka_resp_err_t e = rd_kafka_subscribe(app->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (e) {
-        fprintf(stderr, "newswire-ingest: subscribe to %s: %s\n", cfg->topic_raw,
-                rd_kafka_err2str(e));
+        nw_log_error("cannot subscribe", NW_LS("topic", cfg->topic_raw),
+                     NW_LS("reason", rd_kafka_err2str(e)));
         return 2;
     }
     nw_log_info("consuming", NW_LS("topic", cfg->topic_raw));
@@ -661,7 +657,6 @@ int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop)
     nw_err_t herr = {0};
     if (*cfg->http_addr && !(http = nw_http_start(cfg->http_addr, &herr))) {
         nw_log_error("cannot serve http", NW_LS("reason", herr.msg));
-        fprintf(stderr, "newswire-ingest: %s\n", herr.msg);
         return 2;
     }
     int rc = start(&app);
