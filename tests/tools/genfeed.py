@@ -174,6 +174,7 @@ def generate(n_items, n_bad, seed, min_words=300, max_words=1500):
     out, manifest = [], []
     produced, minute = 0, 0
     stories = []
+    used_ids = set()
     # Kept incrementally (same order as filtering `stories` and `out` each
     # time, so a seed gives the same feed): the scans made 200,000 items take hours.
     live = []                                 # stories with versions still to come
@@ -210,9 +211,16 @@ def generate(n_items, n_bad, seed, min_words=300, max_words=1500):
         else:                                 # a new story (sometimes another agency's take on one)
             provider = rng.choice(["ap", "ap", "reuters", "reuters", "afp"])
             base = rng.choice(stories) if stories and rng.random() < 0.1 else None
-            s = {"provider": provider, "id": "%032x" % rng.getrandbits(128) if provider == "ap"
-                 else ("L8N" + "%08X" % rng.getrandbits(32)) if provider == "reuters"
-                 else "TX-PAR-%05X" % rng.getrandbits(20),
+            sid = None
+            while sid is None or (provider, sid) in used_ids:
+                # AFP ids have 20 random bits: a few thousand stories collide,
+                # and a colliding "new story" would really be a re-send of
+                # another story's version. Draw again (same feed when no collision).
+                sid = "%032x" % rng.getrandbits(128) if provider == "ap" \
+                    else ("L8N" + "%08X" % rng.getrandbits(32)) if provider == "reuters" \
+                    else "TX-PAR-%05X" % rng.getrandbits(20)
+            used_ids.add((provider, sid))
+            s = {"provider": provider, "id": sid,
                  "vbase": rng.randint(10 ** 8, 2 * 10 ** 9), "t0": when(minute),
                  "by": rng.choice(NAMES), "slug": "%s-%s" % (rng.choice(PLACES), rng.choice(WORDS)),
                  "place": rng.choice(PLACES), "nversions": rng.choice([1, 1, 1, 2, 2, 3, 4]),
