@@ -3,11 +3,14 @@
 # local runs, without Docker: jars from Maven Central, `java -cp 'lib/*' kafka.Kafka`.
 # Recipe and rationale: shared/docs/kafka-local.md.
 #
-# Usage: deploy/local/kafka.sh fetch|start|stop|status
+# Usage: deploy/local/kafka.sh fetch|start [--keep]|stop|restart|status
 #   fetch   resolve the broker jars into deploy/local/kafka/lib (skipped when complete)
 #   start   fetch if needed, format a fresh data dir, start, wait until ready. A no-op when our
 #           broker is already running (it never starts a second one); fails when another process
 #           holds the port.
+#   start --keep  start on the existing data dir (topics, messages, committed offsets kept), as
+#           a broker restarted after an outage would; formats only when there is none yet.
+#   restart stop, then start --keep (fault tests: a broker outage that loses nothing).
 #   stop    SIGTERM (controlled shutdown), SIGKILL after NW_KAFKA_STOP_TIMEOUT. A no-op when not
 #           running, so it is safe in a `trap ... EXIT`.
 #   status  exit 0 and print the pid when running, exit 3 when stopped.
@@ -117,7 +120,7 @@ java_base() {
 }
 
 cmd_start() {
-  local pid
+  local keep=${1:-} pid
   if pid=$(broker_pid); then
     log "already running (pid $pid) on 127.0.0.1:$PORT; not starting another"
     return 0
@@ -141,9 +144,16 @@ cmd_start() {
   done
 
   # A fresh data dir per start: a formatted dir cannot be formatted again, and tests must not
-  # see the previous run's topics or offsets.
-  rm -rf "$DATA"
-  mkdir -p "$DATA"
+  # see the previous run's topics or offsets. --keep reuses a formatted one (meta.properties is
+  # what format writes).
+  local format=1
+  if [[ $keep == --keep && -f $DATA/meta.properties ]]; then
+    format=0
+    log "keeping the data in $DATA"
+  else
+    rm -rf "$DATA"
+    mkdir -p "$DATA"
+  fi
   sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@LOG_DIRS@|$DATA|g" \
     "$KAFKA_DIR/server.properties.in" >"$CONF"
   [[ -f $LOGFILE ]] && mv -f "$LOGFILE" "$LOGFILE.prev"
@@ -152,7 +162,7 @@ cmd_start() {
   mapfile -t java_cmd < <(java_base)
 
   # Format with a fixed cluster id (static voter => no --standalone). Tools log to stderr.
-  if ! "${java_cmd[@]}" -Dlog4j.configuration="file:$KAFKA_DIR/tools-log4j.properties" \
+  if ((format)) && ! "${java_cmd[@]}" -Dlog4j.configuration="file:$KAFKA_DIR/tools-log4j.properties" \
     -cp "$LIB/*" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$CONF" \
     >"$WORK/format.log" 2>&1 9>&-; then
     show_log_tail "$WORK/format.log"
@@ -225,11 +235,18 @@ cmd_status() {
 
 case ${1:-} in
   fetch) cmd_fetch ;;
-  start) cmd_start ;;
+  start)
+    [[ -z ${2:-} || ${2:-} == --keep ]] || die "usage: $0 start [--keep]"
+    cmd_start "${2:-}"
+    ;;
   stop) cmd_stop ;;
+  restart)
+    cmd_stop
+    cmd_start --keep
+    ;;
   status) cmd_status ;;
   *)
-    echo "usage: $0 fetch|start|stop|status" >&2
+    echo "usage: $0 fetch|start [--keep]|stop|restart|status" >&2
     exit 2
     ;;
 esac
