@@ -153,10 +153,25 @@ char *nw_text_latin1_to_utf8(const char *s, size_t len, size_t *outlen)
     return nw_sbuf_take(&b);
 }
 
+/* True when s is already NFC because every code point is below U+0300:
+ * those all have NFC_Quick_Check=Yes and combining class 0 (the combining
+ * marks start at U+0300). Lead bytes up to 0xCB encode U+0080..U+02FF. Wire
+ * text is mostly such text, and utf8proc_NFC decomposes and recomposes every
+ * character: it was over half of newswire-ingest's CPU (bench/README.md). */
+static bool nfc_trivially(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p >= 0xCC)
+            return false;
+    return true;
+}
+
 char *nw_text_nfc(const char *s)
 {
     if (!s)
         return NULL;
+    if (nfc_trivially(s))
+        return strdup(s);
     utf8proc_uint8_t *r = utf8proc_NFC((const utf8proc_uint8_t *)s);
     return r ? (char *)r : strdup(s);
 }

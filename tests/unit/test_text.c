@@ -2,10 +2,12 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <utf8proc.h>
 
 #include "text.h"
 #include "timeparse.h"
@@ -75,6 +77,24 @@ static void test_utf8(void **state)
     /* NFC: e + combining acute -> U+00E9 */
     s = nw_text_nfc("Cafe\xcc\x81");
     assert_string_equal(s, "Caf\xc3\xa9");
+    free(s);
+    /* the fast path (every code point below U+0300) agrees with utf8proc for
+     * each such code point, and text past it still gets normalized */
+    for (unsigned cp = 1; cp < 0x300; cp++) {
+        char in[8];
+        snprintf(in, sizeof in, cp < 0x80 ? "a%c" : "a%c%c", cp < 0x80 ? (int)cp : 0xC0 | (int)(cp >> 6),
+                 0x80 | (int)(cp & 0x3F));
+        utf8proc_uint8_t *want = utf8proc_NFC((const utf8proc_uint8_t *)in);
+        s = nw_text_nfc(in);
+        assert_string_equal(s, (const char *)want);
+        free(s);
+        free(want);
+    }
+    s = nw_text_nfc("Caf\xc3\xa9 \xe2\x84\xa6"); /* U+2126 OHM SIGN -> U+03A9 */
+    assert_string_equal(s, "Caf\xc3\xa9 \xce\xa9");
+    free(s);
+    s = nw_text_nfc("A\xcc\x8a \xe2\x80\x99"); /* A + ring above, right quote */
+    assert_string_equal(s, "\xc3\x85 \xe2\x80\x99");
     free(s);
 }
 
