@@ -16,6 +16,8 @@ static nw_errclass_t classify_sqlstate(const char *st)
         return NW_ERR_TRANSIENT; /* connection, resources, shutdown, serialization,
                                     read-only, lock timeout, cancel, revoked rights:
                                     nothing to do with the data */
+    if (!strcmp(st, "22P03"))
+        return NW_ERR_FATAL; /* invalid binary representation: our COPY encoding is wrong */
     if (!strncmp(st, "23", 2) || !strncmp(st, "22", 2))
         return NW_ERR_ROW;
     return NW_ERR_FATAL;
@@ -163,6 +165,12 @@ void nw_copy_int4(nw_copybuf_t *b, int32_t v)
 {
     put_be32(b, 4);
     put_be32(b, (uint32_t)v);
+}
+
+void nw_copy_int2(nw_copybuf_t *b, int16_t v)
+{
+    put_be32(b, 2);
+    put_be16(b, (uint16_t)v);
 }
 
 void nw_copy_bool(nw_copybuf_t *b, bool v)

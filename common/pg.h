@@ -52,6 +52,7 @@ void nw_copy_bytes(nw_copybuf_t *b, const void *p, size_t n);    /* bytea, or te
 void nw_copy_text(nw_copybuf_t *b, const char *s);               /* NULL -> SQL NULL */
 void nw_copy_int8(nw_copybuf_t *b, int64_t v);
 void nw_copy_int4(nw_copybuf_t *b, int32_t v);
+void nw_copy_int2(nw_copybuf_t *b, int16_t v);
 void nw_copy_bool(nw_copybuf_t *b, bool v);
 void nw_copy_float4(nw_copybuf_t *b, float v);
 void nw_copy_jsonb(nw_copybuf_t *b, const char *json, size_t n);

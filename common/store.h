@@ -25,7 +25,9 @@ typedef enum {
     NW_REC_PENDING = 0,
     NW_REC_STORED,    /* a new version, stored now */
     NW_REC_RESEND,    /* already stored (redelivery, or twice in the batch) */
-    NW_REC_FAILED,    /* PostgreSQL refused the row: err says why (a dead letter) */
+    NW_REC_FAILED,    /* refused (PostgreSQL, or a half that cannot be joined): err says why */
+    NW_REC_HELD,      /* half of an AP item: kept in pending_parts until its partner comes */
+    NW_REC_JOINED,    /* half of an AP item: joined with its partner into another rec's item */
 } nw_rec_outcome_t;
 
 /* One parsed message of a batch. */
@@ -45,6 +47,19 @@ typedef struct nw_store_rec {
     nw_err_t err;        /* when FAILED */
 } nw_store_rec_t;
 
+/* Join the two halves of a split AP item (metadata JSON, NITF body) from
+ * their payloads into one item, and give the payload to store for it (the
+ * ap-media-json envelope {"item": ..., "nitf": "..."}, malloc'd). */
+typedef bool (*nw_store_join_fn)(const char *pair_key, const void *meta, size_t meta_len,
+                                 const void *body, size_t body_len, nw_item_t *out,
+                                 char **raw_out, size_t *raw_len, nw_err_t *err);
+
+/* Similarity settings. */
+typedef struct nw_store_opts {
+    int window_h;        /* candidates within this many hours of an item (72) */
+    int related_top_k;   /* related links per item (10) */
+} nw_store_opts_t;
+
 typedef struct nw_store_stats {
     uint64_t batches;
     uint64_t stored;         /* new versions */
@@ -52,6 +67,11 @@ typedef struct nw_store_stats {
     uint64_t failed_rows;    /* rows refused by PostgreSQL */
     uint64_t races;          /* batches retried after a concurrent insert of the same key */
     uint64_t events;         /* events written to the outbox */
+    uint64_t duplicates;     /* new ids whose content was already stored */
+    uint64_t near_duplicates;/* rewrites and updates under a new id */
+    uint64_t links;          /* similarity links written */
+    uint64_t parts_held;     /* AP halves waiting for their partner */
+    uint64_t parts_joined;   /* AP halves joined */
 } nw_store_stats_t;
 
 typedef struct nw_store nw_store_t;
@@ -68,6 +88,16 @@ bool nw_store_reconnect(nw_store_t *st, nw_err_t *err);
 bool nw_store_ping(nw_store_t *st);
 
 PGconn *nw_store_conn(nw_store_t *st);
+
+/* Similarity settings (defaults until called) and the joiner of AP halves
+ * (without one, a half is stored as it is). */
+void nw_store_set_opts(nw_store_t *st, const nw_store_opts_t *opts);
+void nw_store_set_join(nw_store_t *st, nw_store_join_fn join);
+
+/* Housekeeping outside the batch transaction, cheap to call often: creates
+ * the similarity index's partitions and drops old ones (daily), refreshes
+ * and reloads the term statistics (hourly). */
+bool nw_store_maintain(nw_store_t *st, nw_err_t *err);
 const nw_store_stats_t *nw_store_stats(const nw_store_t *st);
 
 /* Apply the migrations of `dir` (see migrate.h). */

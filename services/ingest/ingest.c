@@ -39,6 +39,7 @@ typedef struct app {
     bool paused;
     bool ever_assigned;          /* a rebalance gave us partitions at least once */
     int64_t last_sweep_us;
+    int64_t last_maintain_us;
     int batches_done;
     /* counters */
     uint64_t consumed, dead_letters, published;
@@ -164,6 +165,49 @@ static void parse_one(inmsg_t *im)
         if (im->err.cls == NW_ERR_NONE)
             nw_err_set(&im->err, NW_ERR_INPUT, "unparseable", "item could not be parsed");
     }
+}
+
+/* Join the two halves of an AP item into the ap-media-json envelope
+ * {"item": <metadata>, "nitf": "<body>"} and parse that: the stored payload
+ * is then one document that re-parses to the same item. */
+static bool join_halves(const char *pair_key, const void *meta, size_t meta_len, const void *body,
+                        size_t body_len, nw_item_t *out, char **raw_out, size_t *raw_len,
+                        nw_err_t *err)
+{
+    json_error_t je;
+    json_t *m = json_loadb(meta, meta_len, 0, &je);
+    if (!m)
+        return nw_err_set(err, NW_ERR_INPUT, "json-malformed", "AP metadata half %s: %s",
+                          pair_key, je.text);
+    json_t *inner = json_object_get(m, "item");
+    if (json_is_object(inner) && !json_object_get(m, "nitf")) {
+        json_incref(inner);
+        json_decref(m);
+        m = inner;
+    }
+    json_t *env = json_pack("{s:o, s:s%}", "item", m, "nitf", (const char *)body, body_len);
+    if (!env)
+        return nw_err_set(err, NW_ERR_INPUT, "pair-encoding",
+                          "AP body half %s is not UTF-8 text", pair_key);
+    char *doc = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+    nw_input_t in = {.data = doc, .len = doc ? strlen(doc) : 0, .format = "ap-media-json",
+                     .agency = "ap"};
+    nw_items_t items = {0};
+    bool ok = doc && nw_format_parse_all(&in, &items, err);
+    if (ok && (items.n != 1 || items.v[0].part != NW_PART_WHOLE))
+        ok = nw_err_set(err, NW_ERR_INPUT, "pair-mismatch",
+                        "AP halves %s do not make one whole item", pair_key);
+    if (!ok) {
+        nw_items_free(&items);
+        free(doc);
+        return false;
+    }
+    *out = items.v[0];
+    free(items.v);
+    *raw_out = doc;
+    *raw_len = in.len;
+    return true;
 }
 
 /* ---- collecting a batch ----------------------------------------------------- */
@@ -445,6 +489,11 @@ static bool process_batch(app_t *app)
     }
     /* Rows PostgreSQL refused make their message a dead letter too (the
      * message's other items, if any, stay stored). */
+    size_t nstored = 0, nheld = 0;
+    for (size_t r = 0; r < nrecs; r++) {
+        nstored += recs[r].outcome == NW_REC_STORED;
+        nheld += recs[r].outcome == NW_REC_HELD;
+    }
     for (size_t i = 0, r = 0; i < app->nbatch && r < nrecs; i++) {
         inmsg_t *im = &app->batch[i];
         if (im->dropped || !im->parsed)
@@ -508,11 +557,24 @@ static bool process_batch(app_t *app)
     app->dead_letters += ndead;
     nw_telemetry_batch(app->nbatch, t_parsed - t0, t_stored - t_parsed, t_published - t_stored,
                        nw_telemetry_now() - t0);
-    nw_log_info("batch done", NW_LI("messages", app->nbatch), NW_LI("stored", nrecs),
+    nw_log_info("batch done", NW_LI("messages", app->nbatch), NW_LI("stored", nstored),
+                NW_LI("held_halves", nheld),
                 NW_LI("events", events.n), NW_LI("dead_letters", ndead));
     nw_events_free(&events);
     app->batches_done++;
     return true;
+}
+
+/* Similarity index partitions and term statistics (cheap when not due). */
+static void maintain(app_t *app)
+{
+    int64_t now = nw_now_us();
+    if (now - app->last_maintain_us < 60000000LL)
+        return;
+    app->last_maintain_us = now;
+    nw_err_t err = {0};
+    if (!nw_store_maintain(app->store, &err))
+        nw_log_warn("maintenance failed", NW_LS("reason", err.msg));
 }
 
 /* Republish events whose writer died before publishing them and whose input
@@ -571,6 +633,10 @@ static int start(app_t *app)
         return 2;
     }
     nw_telemetry_db_ok();
+    nw_store_opts_t opts = {.window_h = (int)cfg->similarity_window_h,
+                            .related_top_k = (int)cfg->related_top_k};
+    nw_store_set_opts(app->store, &opts);
+    nw_store_set_join(app->store, join_halves);
     app->producer = nw_kafka_producer_new(cfg, &err);
     if (app->producer)
         app->consumer = nw_kafka_consumer_new(cfg, rebalance_cb, app, &err);
@@ -670,6 +736,7 @@ int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop)
         collect(&app);
         if (app.nbatch == 0) {
             sweep_outbox(&app);
+            maintain(&app);
             rd_kafka_poll(app.producer, 0); /* idle: serve its callbacks */
             nw_telemetry_tick(app.store, true);
             continue;

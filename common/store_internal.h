@@ -1,0 +1,34 @@
+/*
+ * store internals shared by store.c (connection, outbox, orchestration) and
+ * store_batch.c (the batch transaction). Not for other modules.
+ */
+#ifndef NW_STORE_INTERNAL_H
+#define NW_STORE_INTERNAL_H
+
+#include "fingerprint.h"
+#include "link.h"
+#include "simindex.h"
+#include "store.h"
+
+struct nw_store {
+    PGconn *conn;
+    char *dsn;
+    nw_store_stats_t stats;
+    /* similarity */
+    nw_fp_ctx_t *fp_ctx;
+    nw_fp_cfg_t fp_cfg;
+    nw_simidf_t *idf;          /* term statistics, reloaded by nw_store_maintain */
+    nw_link_cfg_t link_cfg;
+    nw_simindex_cfg_t sim_cfg;
+    int64_t idf_loaded_us;
+    int64_t maintained_us;
+    /* AP halves */
+    nw_store_join_fn join;
+};
+
+/* One attempt at recs[0..n) in one transaction (store_batch.c). fps[i] is
+ * the fingerprint of recs[i]. */
+bool nw_store_try_batch(nw_store_t *st, nw_store_rec_t *recs, const nw_fp_t *fps, size_t n,
+                        nw_events_t *events, nw_err_t *err);
+
+#endif

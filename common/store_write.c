@@ -1,0 +1,610 @@
+/*
+ * What the batch transaction writes for its new versions, in an order that
+ * keeps every statement a single round trip:
+ *   ids from the sequences; each version's fate (story state machine);
+ *   new stories (COPY); the similarity step (fingerprints, bands, terms,
+ *   candidates, links, clusters) under one advisory lock; version rows, links
+ *   and outbox events (COPY); updates of existing stories; kills.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pg.h"
+#include "store_batch.h"
+
+/* Serializes the similarity step of concurrent batches (replicas): the
+ * second waits until the first commits, then its candidate query sees the
+ * first one's items, so two near-identical items stored at the same moment
+ * are still linked. A lock per LSH band key would serialize less, but a
+ * batch of 500 items holds 24,000 band keys, far beyond PostgreSQL's lock
+ * table (max_locks_per_transaction). The step is short: the heavy COPY of
+ * the version rows happens outside it. */
+#define SIM_LOCK_KEY "7234092331209"
+
+static bool is_kill(const nw_item_t *it)
+{
+    return it->edit == NW_EDIT_KILL || it->pubstatus != NW_PUB_USABLE;
+}
+
+/* Take `count` values of a sequence in one round trip. */
+static bool alloc_ids(PGconn *conn, const char *seq, size_t count, int64_t *out, nw_err_t *err)
+{
+    if (count == 0)
+        return true;
+    char n[24], sql[160];
+    snprintf(n, sizeof n, "%zu", count);
+    snprintf(sql, sizeof sql, "SELECT nextval('%s') FROM generate_series(1, $1::int)", seq);
+    const char *params[1] = {n};
+    PGresult *r = nw_pg_query(conn, sql, 1, params, PGRES_TUPLES_OK, "allocate ids", err);
+    if (!r)
+        return false;
+    for (size_t i = 0; i < count && (int)i < PQntuples(r); i++)
+        out[i] = atoll(PQgetvalue(r, (int)i, 0));
+    PQclear(r);
+    return true;
+}
+
+/* Every stored version of the stories killed in this batch: the kill event
+ * names them all so subscribers can remove each. */
+static bool load_kill_versions(PGconn *conn, batch_t *b, nw_err_t *err)
+{
+    int64_t *pks = malloc((b->nstories ? b->nstories : 1) * sizeof *pks);
+    size_t m = 0;
+    for (size_t i = 0; i < b->nstories; i++) {
+        story_t *s = &b->stories[i];
+        if (s->kill)
+            s->versions = json_array();
+        if (s->kill && s->exists)
+            pks[m++] = s->story_pk;
+    }
+    bool ok = true;
+    if (m > 0) {
+        char *a = nw_pg_int8_array(pks, m);
+        const char *params[1] = {a};
+        PGresult *r = nw_pg_query(conn,
+                                  "SELECT story_pk, version_pk, version FROM item_versions"
+                                  " WHERE story_pk = ANY($1::bigint[])"
+                                  " ORDER BY story_pk, version_order, version_pk",
+                                  1, params, PGRES_TUPLES_OK, "load kill versions", err);
+        free(a);
+        ok = r != NULL;
+        for (int row = 0; ok && row < PQntuples(r); row++) {
+            int64_t spk = atoll(PQgetvalue(r, row, 0));
+            for (size_t i = 0; i < b->nstories; i++) {
+                story_t *s = &b->stories[i];
+                if (s->exists && s->story_pk == spk && s->versions) {
+                    json_array_append_new(
+                        s->versions, json_pack("{s:I, s:s}", "version_pk",
+                                               (json_int_t)atoll(PQgetvalue(r, row, 1)),
+                                               "version", PQgetvalue(r, row, 2)));
+                    break;
+                }
+            }
+        }
+        PQclear(r);
+    }
+    free(pks);
+    return ok;
+}
+
+
+static char *story_key(const nw_item_t *it)
+{
+    size_t n = strlen(it->provider) + strlen(it->story_id) + 2;
+    char *k = malloc(n);
+    snprintf(k, n, "%s:%s", it->provider, it->story_id);
+    return k;
+}
+
+/* Decide, for one new version, what happens to its story and which event it
+ * makes. Returns the event kind or NULL for none. */
+static const char *transition(story_t *s, const nw_store_rec_t *rec, json_t **previous,
+                              bool *link_prev)
+{
+    const nw_item_t *it = rec->item;
+    int64_t order = nw_batch_order(it);
+    const char *kind = NULL;
+    *previous = NULL;
+    *link_prev = false;
+    if (s->current_pk) {
+        *previous = json_pack("{s:I, s:s}", "version_pk", (json_int_t)s->current_pk, "version",
+                              s->current_version ? s->current_version : "");
+    }
+    bool newest = order > s->current_order;
+    if (is_kill(it)) {
+        kind = "killed";
+        snprintf(s->pubstatus, sizeof s->pubstatus, "%s",
+                 it->pubstatus == NW_PUB_WITHHELD ? "withheld" : "canceled");
+        s->kill = true;
+    } else if (newest) {
+        kind = !s->current_pk ? "new" : it->edit == NW_EDIT_CORRECTION ? "corrected" : "updated";
+        snprintf(s->pubstatus, sizeof s->pubstatus, "usable");
+    }
+    if (newest) {
+        *link_prev = s->current_pk != 0;
+        s->current_pk = rec->version_pk;
+        s->current_order = order;
+        free(s->current_version);
+        s->current_version = strdup(nw_batch_ver(it));
+    } else if (!is_kill(it)) {
+        json_decref(*previous);
+        *previous = NULL;
+    }
+    if (it->firstcreated && (!s->firstcreated || it->firstcreated < s->firstcreated))
+        s->firstcreated = it->firstcreated;
+    s->dirty = true;
+    if (!it->is_news && kind && strcmp(kind, "killed") != 0)
+        kind = NULL; /* advisories and daybooks are stored, never published as news */
+    return kind;
+}
+
+
+static bool is_new_rec(const batch_t *b, size_t i)
+{
+    return b->rec_story[i] >= 0 && b->recs[i].outcome == NW_REC_PENDING && b->dup_of[i] < 0;
+}
+
+/* Ids for the new stories and versions, the version lists of killed stories,
+ * and each new version's transition, in batch order. */
+static bool decide(batch_t *b, nw_err_t *err)
+{
+    PGconn *conn = b->st->conn;
+    size_t new_stories = 0, new_versions = 0;
+    for (size_t i = 0; i < b->nstories; i++)
+        new_stories += !b->stories[i].exists;
+    for (size_t i = 0; i < b->n; i++)
+        new_versions += is_new_rec(b, i);
+    int64_t *story_ids = malloc((new_stories + 1) * sizeof *story_ids);
+    int64_t *version_ids = malloc((new_versions + 1) * sizeof *version_ids);
+    bool ok = alloc_ids(conn, "stories_story_pk_seq", new_stories, story_ids, err) &&
+              alloc_ids(conn, "item_versions_version_pk_seq", new_versions, version_ids, err);
+    for (size_t i = 0, k = 0; ok && i < b->nstories; i++) {
+        story_t *s = &b->stories[i];
+        if (!s->exists)
+            s->story_pk = s->cluster_id = story_ids[k++];
+    }
+    for (size_t i = 0, k = 0; ok && i < b->n; i++) {
+        if (b->rec_story[i] < 0)
+            continue;
+        nw_store_rec_t *rec = &b->recs[i];
+        rec->story_pk = b->stories[b->rec_story[i]].story_pk;
+        if (is_new_rec(b, i)) {
+            rec->version_pk = version_ids[k++];
+            b->rs[i].is_new = true;
+            if (is_kill(rec->item))
+                b->stories[b->rec_story[i]].kill = true;
+        }
+    }
+    free(story_ids);
+    free(version_ids);
+    if (!ok || !load_kill_versions(conn, b, err))
+        return false;
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->rs[i].is_new)
+            continue;
+        nw_store_rec_t *rec = &b->recs[i];
+        story_t *s = &b->stories[b->rec_story[i]];
+        if (s->versions)
+            json_array_append_new(s->versions,
+                                  json_pack("{s:I, s:s}", "version_pk", (json_int_t)rec->version_pk,
+                                            "version", nw_batch_ver(rec->item)));
+        b->rs[i].kind = transition(s, rec, &b->rs[i].previous, &b->rs[i].link_prev);
+        rec->outcome = NW_REC_STORED;
+        b->st->stats.stored++;
+    }
+    return true;
+}
+
+static bool copy_new_stories(batch_t *b, nw_err_t *err)
+{
+    nw_copybuf_t sbuf;
+    nw_copy_init(&sbuf);
+    for (size_t i = 0; i < b->nstories; i++) {
+        story_t *s = &b->stories[i];
+        if (s->exists)
+            continue;
+        nw_copy_row(&sbuf, 8);
+        nw_copy_int8(&sbuf, s->story_pk);
+        nw_copy_text(&sbuf, s->provider);
+        nw_copy_text(&sbuf, s->story_id);
+        if (s->current_pk)
+            nw_copy_int8(&sbuf, s->current_pk);
+        else
+            nw_copy_null(&sbuf);
+        nw_copy_int8(&sbuf, s->current_order);
+        nw_copy_text(&sbuf, s->pubstatus);
+        nw_copy_int8(&sbuf, s->cluster_id);
+        nw_copy_time(&sbuf, s->firstcreated);
+    }
+    bool ok = nw_pg_copy(b->st->conn,
+                         "stories (story_pk, provider, story_id, current_version_pk, current_order,"
+                         " pubstatus, cluster_id, firstcreated)",
+                         &sbuf, err);
+    nw_copy_free(&sbuf);
+    return ok;
+}
+
+static nw_link_meta_t meta_of(const batch_t *b, size_t i)
+{
+    const nw_store_rec_t *rec = &b->recs[i];
+    const story_t *s = &b->stories[b->rec_story[i]];
+    return (nw_link_meta_t){.version_pk = rec->version_pk, .story_pk = s->story_pk,
+                            .cluster_id = s->exists || s->cluster_set ? s->cluster_id : 0,
+                            .provider = rec->item->provider, .story_id = rec->item->story_id,
+                            .versioncreated = rec->item->versioncreated,
+                            .headline = rec->item->headline,
+                            .correction = rec->item->edit == NW_EDIT_CORRECTION};
+}
+
+/* The kind of a story's first version, from its strongest content link. */
+static const char *first_version_kind(const nw_link_t *l)
+{
+    if (!l->r.a_is_newer)
+        return "new";
+    switch (l->r.rel) {
+    case NW_REL_DUPLICATE: return "duplicate";
+    case NW_REL_UPDATE: return "update_of";
+    case NW_REL_NEAR_DUPLICATE: return "near_duplicate";
+    default: return "new";
+    }
+}
+
+/* Fingerprints, bands and terms of the new versions; their candidates; the
+ * links worth keeping; the cluster of each new story; the kind of a story's
+ * first version when its content was seen before. */
+static bool similarity(batch_t *b, nw_err_t *err)
+{
+    nw_store_t *st = b->st;
+    size_t m = 0;
+    nw_sim_item_t *items = malloc((b->n + 1) * sizeof *items);
+    size_t *which = malloc((b->n + 1) * sizeof *which);
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->rs[i].is_new)
+            continue;
+        items[m] = (nw_sim_item_t){.fp = &b->fps[i], .meta = meta_of(b, i)};
+        which[m++] = i;
+    }
+    bool ok = true;
+    if (m > 0) {
+        PGresult *r = nw_pg_query(st->conn, "SELECT pg_advisory_xact_lock(" SIM_LOCK_KEY ")", 0,
+                                  NULL, PGRES_TUPLES_OK, "similarity lock", err);
+        ok = r != NULL;
+        PQclear(r);
+        ok = ok && nw_simindex_insert(st->conn, items, m, err) &&
+             nw_simindex_candidates(st->conn, &st->sim_cfg, items, m, &b->cands, err);
+    }
+    for (size_t k = 0; ok && k < m; k++) {
+        size_t i = which[k];
+        recstate_t *rs = &b->rs[i];
+        story_t *s = &b->stories[b->rec_story[i]];
+        nw_link_meta_t meta = meta_of(b, i);
+        size_t off = b->cands.off[k], nc = b->cands.off[k + 1] - off;
+        rs->cand_off = off;
+        rs->links = malloc((nc + 1) * sizeof *rs->links);
+        rs->nlinks = nw_link_rank(&st->link_cfg, &b->fps[i], &meta, b->cands.cand + off, nc,
+                                  rs->links, nc);
+        if (!s->exists && !s->cluster_set) {
+            s->cluster_id = nw_link_cluster_id(&st->link_cfg, &meta, b->cands.cand + off,
+                                               rs->links, rs->nlinks);
+            s->cluster_set = true;
+        }
+        rs->cluster = s->cluster_id;
+        if (rs->nlinks && rs->kind && !strcmp(rs->kind, "new"))
+            rs->kind = first_version_kind(&rs->links[0]);
+        for (size_t l = 0; l < rs->nlinks; l++) {
+            nw_rel_t rel = rs->links[l].r.rel;
+            st->stats.duplicates += rel == NW_REL_DUPLICATE && l == 0;
+            st->stats.near_duplicates +=
+                (rel == NW_REL_NEAR_DUPLICATE || rel == NW_REL_UPDATE) && l == 0;
+        }
+    }
+    free(items);
+    free(which);
+    return ok;
+}
+
+/* Relation of a similarity link as this version sees it. */
+static const char *relation_seen(const nw_link_t *l)
+{
+    if (l->r.a_is_newer || l->r.rel == NW_REL_RELATED)
+        return nw_rel_link_name(l->r.rel);
+    switch (l->r.rel) {
+    case NW_REL_DUPLICATE: return "duplicated_by";
+    case NW_REL_UPDATE: return "updated_by";
+    case NW_REL_NEAR_DUPLICATE: return "near_duplicated_by";
+    default: return nw_rel_link_name(l->r.rel);
+    }
+}
+
+/* Link rows of the batch, written with one INSERT ... ON CONFLICT DO
+ * NOTHING: two new versions of one batch find each other and must write
+ * their pair once, and a link may already exist from an earlier attempt of
+ * an overlapping batch. */
+typedef struct linkrows {
+    int64_t *from, *to;
+    const char **rel;
+    char **score;
+    size_t n, cap;
+} linkrows_t;
+
+static void linkrows_add(linkrows_t *lr, int64_t from, int64_t to, const char *rel, float score)
+{
+    if (lr->n == lr->cap) {
+        lr->cap = lr->cap ? lr->cap * 2 : 64;
+        lr->from = realloc(lr->from, lr->cap * sizeof *lr->from);
+        lr->to = realloc(lr->to, lr->cap * sizeof *lr->to);
+        lr->rel = realloc(lr->rel, lr->cap * sizeof *lr->rel);
+        lr->score = realloc(lr->score, lr->cap * sizeof *lr->score);
+    }
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.6g", (double)score);
+    lr->from[lr->n] = from;
+    lr->to[lr->n] = to;
+    lr->rel[lr->n] = rel;
+    lr->score[lr->n++] = strdup(buf);
+}
+
+/* Write the rows (unless !run: the transaction already failed) and free them. */
+static bool linkrows_write(PGconn *conn, linkrows_t *lr, bool run, nw_err_t *err)
+{
+    bool ok = true;
+    if (run && lr->n > 0) {
+        char *a1 = nw_pg_int8_array(lr->from, lr->n), *a2 = nw_pg_int8_array(lr->to, lr->n),
+             *a3 = nw_pg_text_array(lr->rel, lr->n),
+             *a4 = nw_pg_text_array((const char *const *)lr->score, lr->n);
+        const char *params[4] = {a1, a2, a3, a4};
+        PGresult *r = nw_pg_query(conn,
+                                  "INSERT INTO links (from_version_pk, to_version_pk, relation, score)"
+                                  " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[],"
+                                  " $4::real[]) ON CONFLICT DO NOTHING",
+                                  4, params, PGRES_COMMAND_OK, "write links", err);
+        ok = r != NULL;
+        PQclear(r);
+        free(a1);
+        free(a2);
+        free(a3);
+        free(a4);
+    }
+    for (size_t i = 0; i < lr->n; i++)
+        free(lr->score[i]);
+    free(lr->from);
+    free(lr->to);
+    free(lr->rel);
+    free(lr->score);
+    return ok;
+}
+
+/* Event links: the version this one replaced, then the similarity links. */
+static json_t *event_links(const batch_t *b, size_t i)
+{
+    const recstate_t *rs = &b->rs[i];
+    const nw_store_rec_t *rec = &b->recs[i];
+    json_t *links = json_array();
+    if (rs->link_prev && rs->previous) {
+        json_t *l = json_deep_copy(rs->previous);
+        json_object_set_new(l, "relation", json_string("previous_version"));
+        json_object_set_new(l, "provider", json_string(rec->item->provider));
+        json_object_set_new(l, "story_id", json_string(rec->item->story_id));
+        json_object_set_new(l, "score", json_real(1.0));
+        json_array_append_new(links, l);
+    }
+    for (size_t l = 0; l < rs->nlinks; l++) {
+        const nw_link_t *lk = &rs->links[l];
+        const nw_link_cand_t *c = &b->cands.cand[rs->cand_off + lk->cand];
+        json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:f, s:I}", "relation", relation_seen(lk),
+                              "version_pk", (json_int_t)c->meta.version_pk, "provider",
+                              c->meta.provider ? c->meta.provider : "", "story_id",
+                              c->meta.story_id ? c->meta.story_id : "", "score",
+                              (double)(lk->r.score < 0 ? 0 : lk->r.score > 1 ? 1 : lk->r.score),
+                              "cluster_id", (json_int_t)c->meta.cluster_id);
+        if (c->meta.headline)
+            json_object_set_new(o, "headline", json_string(c->meta.headline));
+        json_array_append_new(links, o);
+    }
+    return links;
+}
+
+/* One outbox row (and its pending event) for new version i. */
+static void add_event(batch_t *b, size_t i, nw_copybuf_t *obuf, pending_events_t *pend)
+{
+    const recstate_t *rs = &b->rs[i];
+    nw_store_rec_t *rec = &b->recs[i];
+    const nw_item_t *it = rec->item;
+    story_t *s = &b->stories[b->rec_story[i]];
+    char id[37], now[32], type[48];
+    unsigned char uuid[16];
+    nw_event_id(it->provider, it->story_id, nw_batch_ver(it), rs->kind, uuid, id);
+    int64_t now_us = nw_event_now(now);
+    json_t *links = event_links(b, i);
+    nw_event_in_t in = {.kind = rs->kind, .id = id, .time = now, .item = it,
+                        .story_pk = s->story_pk, .version_pk = rec->version_pk,
+                        .cluster_id = rs->cluster, .topic = rec->topic,
+                        .partition = rec->partition, .offset = rec->offset,
+                        .previous = rs->previous, .links = links,
+                        .removed = !strcmp(rs->kind, "killed") ? s->versions : NULL};
+    size_t blen = 0;
+    char *body = nw_event_body(&in, &blen);
+    json_decref(links);
+    snprintf(type, sizeof type, NW_EVENT_TYPE_PREFIX "%s", rs->kind);
+    char *key = story_key(it);
+    nw_copy_row(obuf, 7);
+    nw_copy_uuid(obuf, uuid);
+    nw_copy_int8(obuf, rec->version_pk);
+    nw_copy_text(obuf, type);
+    nw_copy_text(obuf, key);
+    nw_copy_text(obuf, body ? body : "{}");
+    nw_copy_time_us(obuf, now_us);
+    nw_copy_null(obuf);
+    nw_pending_push(pend, rec->version_pk, id, type, now, key, body, blen);
+    rec->kind = rs->kind;
+    b->st->stats.events++;
+}
+
+static void add_version_row(batch_t *b, size_t i, nw_copybuf_t *vbuf)
+{
+    const nw_store_rec_t *rec = &b->recs[i];
+    const nw_item_t *it = rec->item;
+    char *ninjs = json_dumps(it->ninjs, JSON_COMPACT);
+    nw_copy_row(vbuf, 20);
+    nw_copy_int8(vbuf, rec->version_pk);
+    nw_copy_int8(vbuf, rec->story_pk);
+    nw_copy_text(vbuf, it->provider);
+    nw_copy_text(vbuf, it->story_id);
+    nw_copy_text(vbuf, nw_batch_ver(it));
+    nw_copy_int8(vbuf, nw_batch_order(it));
+    nw_copy_text(vbuf, it->format);
+    nw_copy_text(vbuf, nw_edit_name(it->edit));
+    nw_copy_text(vbuf, nw_pubstatus_name(it->pubstatus));
+    nw_copy_bool(vbuf, it->is_news);
+    nw_copy_text(vbuf, it->headline);
+    nw_copy_time(vbuf, it->firstcreated);
+    nw_copy_time(vbuf, it->versioncreated);
+    nw_copy_bytes(vbuf, b->fps[i].content_hash, 16);
+    nw_copy_jsonb(vbuf, ninjs ? ninjs : "{}", ninjs ? strlen(ninjs) : 2);
+    nw_copy_bytes(vbuf, rec->raw, rec->raw_len);
+    nw_copy_text(vbuf, rec->topic);
+    if (rec->topic) {
+        nw_copy_int4(vbuf, rec->partition);
+        nw_copy_int8(vbuf, rec->offset);
+    } else {
+        nw_copy_null(vbuf);
+        nw_copy_null(vbuf);
+    }
+    nw_copy_int8(vbuf, b->rs[i].cluster);
+    free(ninjs);
+}
+
+static void add_link_rows(batch_t *b, size_t i, linkrows_t *lr)
+{
+    const recstate_t *rs = &b->rs[i];
+    const nw_store_rec_t *rec = &b->recs[i];
+    if (rs->link_prev && rs->previous)
+        linkrows_add(lr, rec->version_pk,
+                     json_integer_value(json_object_get(rs->previous, "version_pk")),
+                     "previous_version", 1.0f);
+    for (size_t l = 0; l < rs->nlinks; l++) {
+        const nw_link_t *lk = &rs->links[l];
+        int64_t other = b->cands.cand[rs->cand_off + lk->cand].meta.version_pk;
+        const char *rel = nw_rel_link_name(lk->r.rel);
+        if (!rel)
+            continue;
+        /* stored from the newer version to the older one */
+        if (lk->r.a_is_newer)
+            linkrows_add(lr, rec->version_pk, other, rel, lk->r.score);
+        else
+            linkrows_add(lr, other, rec->version_pk, rel, lk->r.score);
+        b->st->stats.links++;
+    }
+}
+
+/* Existing stories that changed, new stories whose cluster the similarity
+ * step chose, and kills applied to every version. */
+static bool update_stories(batch_t *b, nw_err_t *err)
+{
+    PGconn *conn = b->st->conn;
+    size_t ns = b->nstories + 1, m = 0, mk = 0;
+    int64_t *pk = malloc(ns * sizeof *pk), *cur = malloc(ns * sizeof *cur),
+            *ord = malloc(ns * sizeof *ord), *fc = malloc(ns * sizeof *fc),
+            *cl = malloc(ns * sizeof *cl), *kpk = malloc(ns * sizeof *kpk);
+    const char **ps = malloc(ns * sizeof *ps), **kps = malloc(ns * sizeof *kps);
+    for (size_t i = 0; i < b->nstories; i++) {
+        story_t *s = &b->stories[i];
+        if (s->kill) {
+            kpk[mk] = s->story_pk;
+            kps[mk++] = s->pubstatus;
+        }
+        if (!(s->exists && s->dirty) && !(!s->exists && s->cluster_id != s->story_pk))
+            continue;
+        pk[m] = s->story_pk;
+        cur[m] = s->current_pk;
+        ord[m] = s->current_order;
+        fc[m] = s->firstcreated;
+        cl[m] = s->cluster_id;
+        ps[m++] = s->pubstatus;
+    }
+    bool ok = true;
+    if (m > 0) {
+        char *a1 = nw_pg_int8_array(pk, m), *a2 = nw_pg_int8_array(cur, m),
+             *a3 = nw_pg_int8_array(ord, m), *a4 = nw_pg_text_array(ps, m),
+             *a5 = nw_pg_int8_array(fc, m), *a6 = nw_pg_int8_array(cl, m);
+        const char *params[6] = {a1, a2, a3, a4, a5, a6};
+        PGresult *r = nw_pg_query(
+            conn,
+            "UPDATE stories s SET current_version_pk = NULLIF(u.cv, 0), current_order = u.co,"
+            "       pubstatus = u.ps, updated_at = now(), cluster_id = u.cl,"
+            "       firstcreated = LEAST(s.firstcreated,"
+            "                            CASE WHEN u.fc = 0 THEN NULL ELSE to_timestamp(u.fc) END)"
+            "  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[],"
+            "              $6::bigint[]) AS u(pk, cv, co, ps, fc, cl)"
+            " WHERE s.story_pk = u.pk",
+            6, params, PGRES_COMMAND_OK, "update stories", err);
+        ok = r != NULL;
+        PQclear(r);
+        free(a1);
+        free(a2);
+        free(a3);
+        free(a4);
+        free(a5);
+        free(a6);
+    }
+    if (ok && mk > 0) {
+        char *a1 = nw_pg_int8_array(kpk, mk), *a2 = nw_pg_text_array(kps, mk);
+        const char *params[2] = {a1, a2};
+        PGresult *r = nw_pg_query(
+            conn,
+            "UPDATE item_versions v SET pubstatus = u.ps,"
+            "       ninjs = jsonb_set(v.ninjs, '{pubstatus}', to_jsonb(u.ps))"
+            "  FROM unnest($1::bigint[], $2::text[]) AS u(pk, ps)"
+            " WHERE v.story_pk = u.pk AND v.pubstatus IS DISTINCT FROM u.ps",
+            2, params, PGRES_COMMAND_OK, "apply kill", err);
+        ok = r != NULL;
+        PQclear(r);
+        free(a1);
+        free(a2);
+    }
+    free(pk);
+    free(cur);
+    free(ord);
+    free(fc);
+    free(cl);
+    free(kpk);
+    free(ps);
+    free(kps);
+    return ok;
+}
+
+bool nw_batch_write(batch_t *b, pending_events_t *pend, nw_err_t *err)
+{
+    if (!decide(b, err) || !copy_new_stories(b, err) || !similarity(b, err))
+        return false;
+    nw_copybuf_t vbuf, obuf;
+    nw_copy_init(&vbuf);
+    nw_copy_init(&obuf);
+    linkrows_t lr = {0};
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->rs[i].is_new)
+            continue;
+        add_version_row(b, i, &vbuf);
+        add_link_rows(b, i, &lr);
+        if (b->rs[i].kind)
+            add_event(b, i, &obuf, pend);
+    }
+    PGconn *conn = b->st->conn;
+    bool ok = nw_pg_copy(conn,
+                         "item_versions (version_pk, story_pk, provider, story_id, version,"
+                         " version_order, format, edit_status, pubstatus, is_news, headline,"
+                         " firstcreated, versioncreated, content_hash, ninjs, raw, source_topic,"
+                         " source_partition, source_offset, cluster_id)",
+                         &vbuf, err) &&
+              nw_pg_copy(conn,
+                         "outbox (event_id, version_pk, event_type, msg_key, body, created_at,"
+                         " sent_at)",
+                         &obuf, err) &&
+              update_stories(b, err);
+    ok = linkrows_write(conn, &lr, ok, err) && ok;
+    nw_copy_free(&vbuf);
+    nw_copy_free(&obuf);
+    return ok;
+}

@@ -1,0 +1,272 @@
+"""Deduplication, versions and similarity links, against the real database
+and broker: what the enriched events and the links table say about re-sends,
+versions, kills, duplicates under another id, rewrites, updates under a new
+id, related coverage from other agencies, clusters, AP halves, and two
+replicas storing near-identical items at the same moment."""
+
+import json
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+import nwlib
+from nwlib import Env, wait_log, wait_until
+
+sys.path.insert(0, os.path.join(nwlib.SOURCE, "tests", "tools"))
+import genfeed  # noqa: E402  (the feed generator's per-agency payload makers)
+
+FLOOD = [
+    "Floodwaters from the swollen Millbrook River forced about 1,500 residents from their homes "
+    "on Wednesday as the river crested nearly four feet above flood stage, county officials said.",
+    "Emergency crews closed three bridges and stacked sandbags along Water Street through the "
+    "night after a week of heavy rain in the Cascade foothills.",
+    "Governor Elena Petrova declared a state of emergency for Lane County and asked the National "
+    "Guard to help with evacuations in the low-lying Riverside and Mill End neighbourhoods.",
+    "The county opened two shelters at local high schools and said no injuries had been reported "
+    "by late Wednesday, although several roads remained under water.",
+    "Forecasters said the river would stay above flood stage until Friday, with more rain "
+    "expected over the weekend across the region.",
+]
+FLOOD_MORE = [
+    "By Thursday morning the water had reached the old cannery district, where volunteers "
+    "worked with firefighters to move stock from shops and warehouses to higher ground.",
+    "Officials said the damage could exceed 40 million dollars once the water receded and "
+    "inspectors were able to check the bridges and the main water treatment plant.",
+]
+FLOOD_OTHER_AGENCY = [
+    "Some 1,500 people have fled their homes in the US state of Oregon as the Millbrook River "
+    "burst its banks after days of torrential rain, local authorities said Wednesday.",
+    "Governor Elena Petrova declared a state of emergency for Lane County, where rescuers "
+    "evacuated residents of riverside districts by boat and the National Guard was called in.",
+    "Three bridges were closed and shelters opened in two high schools, officials said, adding "
+    "that nobody had been hurt so far.",
+    "Meteorologists warned that more rain was on the way and that the river would remain above "
+    "flood stage until at least Friday.",
+]
+
+
+def story(provider, sid, slug="Oregon-flood", place="Millbrook", by="Dana Whitfield", t0=600):
+    return {"provider": provider, "id": sid, "vbase": 500000000, "t0": genfeed.when(t0),
+            "by": by, "slug": slug, "place": place}
+
+
+def payload(st, version, kind, paras, minute, headline):
+    return genfeed.MAKERS[st["provider"]](st, version, kind, paras, genfeed.when(minute), headline,
+                                         st["place"])
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+@pytest.fixture
+def env(request):
+    e = Env(request.node.name)
+    yield e
+    e.close()
+
+
+def events_of(env, n, timeout=60):
+    ev = env.read(env.enriched, n, timeout=timeout)
+    return [json.loads(e["value"]) for e in sorted(ev, key=lambda e: (e["partition"], e["offset"]))]
+
+
+def one(events, **match):
+    got = [e for e in events if all(e.get(k) == v for k, v in match.items())]
+    assert len(got) == 1, (match, [(e["kind"], e["provider"], e["story_id"], e["version"]) for e in events])
+    return got[0]
+
+
+def test_versions_duplicates_rewrites_related_clusters(env, tmp_path):
+    """One feed, in order: a Reuters story; its exact copy under another guid
+    (a re-send in another product); an UPDATE under a brand-new guid that adds
+    paragraphs; AFP's own story about the same flood; then a new version of
+    the first story, and an older version of it arriving late."""
+    p = env.start_ingest()
+    wait_log(p, lambda l: l.get("msg") == "partitions assigned")
+    head = "Floodwaters force 1,500 from homes as Millbrook River crests"
+    rtr = story("reuters", "L8N3FLOOD1")
+    rtr_copy = story("reuters", "L8N3FLOOD2")
+    rtr_upd = story("reuters", "L8N3FLOOD3")
+    afp = story("afp", "TX-PAR-FLD01", slug="US-weather-flood")
+    files = [
+        write(tmp_path, "1.xml", payload(rtr, 0, "new", FLOOD, 610, head)),
+        write(tmp_path, "2.xml", payload(rtr_copy, 0, "new", FLOOD, 612, head)),
+        write(tmp_path, "3.xml", payload(rtr_upd, 0, "new", FLOOD + FLOOD_MORE, 700, "UPDATE 1-" + head)),
+        write(tmp_path, "4.xml", payload(afp, 0, "new", FLOOD_OTHER_AGENCY, 640,
+                                          "Oregon flood forces 1,500 from their homes")),
+    ]
+    for f in files:  # one at a time: the order the agencies sent them
+        env.feed(f)
+        time.sleep(0.3)
+    ev = events_of(env, 4)
+    first = one(ev, story_id="tag:reuters.com,2026:newsml_L8N3FLOOD1")
+    assert first["kind"] == "new"
+
+    dup = one(ev, story_id="tag:reuters.com,2026:newsml_L8N3FLOOD2")
+    assert dup["kind"] == "duplicate"  # the copy (sent later) names the original
+    assert dup["links"][0]["relation"] == "duplicate_of"
+    assert dup["links"][0]["story_id"] == first["story_id"]
+    assert dup["links"][0]["score"] >= 0.8
+
+    upd = one(ev, story_id="tag:reuters.com,2026:newsml_L8N3FLOOD3")
+    assert upd["kind"] == "update_of", upd["links"]
+    assert upd["links"][0]["relation"] == "update_of"
+    assert upd["links"][0]["story_id"] in (first["story_id"], dup["story_id"])
+
+    other = one(ev, provider="afp")
+    assert other["kind"] == "new"  # not a copy: its own words
+    rel = [l for l in other["links"] if l["relation"] == "related"]
+    assert rel, other["links"]
+    assert {l["story_id"] for l in rel} & {first["story_id"], dup["story_id"], upd["story_id"]}
+    assert all(0 < l["score"] <= 1 for l in rel)
+    assert [l["score"] for l in rel] == sorted((l["score"] for l in rel), reverse=True)
+
+    # one cluster for the whole flood coverage: the first stored story's
+    cluster = min(e["story_pk"] for e in (first, dup, upd, other))
+    assert {e["cluster_id"] for e in (first, dup, upd, other)} == {cluster}
+    assert env.sql("SELECT DISTINCT cluster_id FROM stories") == [(cluster,)]
+    assert env.sql("SELECT DISTINCT cluster_id FROM item_versions") == [(cluster,)]
+
+    # the links table holds the same, from the newer version to the older
+    rows = env.sql("""SELECT f.story_id, l.relation, t.story_id FROM links l
+                        JOIN item_versions f ON f.version_pk = l.from_version_pk
+                        JOIN item_versions t ON t.version_pk = l.to_version_pk""")
+    assert ("tag:reuters.com,2026:newsml_L8N3FLOOD2", "duplicate_of",
+            "tag:reuters.com,2026:newsml_L8N3FLOOD1") in rows
+    assert any(r[0].endswith("L8N3FLOOD3") and r[1] == "update_of" for r in rows)
+
+    # a new version of the first story keeps the cluster; an older one
+    # arriving late is stored but changes nothing and makes no event
+    v1 = write(tmp_path, "5.xml", payload(rtr, 2, "updated", FLOOD + FLOOD_MORE[:1], 720, head))
+    v_old = write(tmp_path, "6.xml", payload(rtr, 1, "updated", FLOOD, 650, head))
+    env.feed(v1)
+    time.sleep(0.5)
+    env.feed(v_old)
+    ev = events_of(env, 5, timeout=30)
+    assert len(ev) == 5
+    newer = one(ev, story_id=first["story_id"], kind="updated")
+    assert newer["version"] == str(500000000 + 2 * 7919)
+    assert newer["cluster_id"] == cluster
+    assert newer["links"][0]["relation"] == "previous_version"
+    assert newer["links"][0]["version_pk"] == first["version_pk"]
+    wait_until(lambda: env.sql("SELECT count(*) FROM item_versions WHERE story_id = %s",
+                               (first["story_id"],)) == [(3,)], what="late version stored")
+    cur = env.sql("""SELECT v.version FROM stories s JOIN item_versions v
+                      ON v.version_pk = s.current_version_pk WHERE s.story_id = %s""", (first["story_id"],))
+    assert cur == [(newer["version"],)]
+    time.sleep(2)
+    assert len(env.read(env.enriched, 5, timeout=5)) == 5  # still no event for the late one
+    env.stop(p)
+
+
+def test_templated_briefs_of_different_companies_are_not_duplicates(env, tmp_path):
+    p = env.start_ingest()
+    wait_log(p, lambda l: l.get("msg") == "partitions assigned")
+    brief = ("{co} Inc said on Monday its fourth-quarter net income rose to {a} million dollars, "
+             "or {b} cents a share, from {c} million dollars a year earlier. Revenue rose {d} percent "
+             "to {e} million dollars. Analysts had expected earnings of {f} cents a share, "
+             "according to a survey of analysts. Shares rose {g} percent in early trading.")
+    a = story("reuters", "L8NBRIEFA1", slug="EARNS-ALPHA")
+    b = story("reuters", "L8NBRIEFB1", slug="EARNS-BETA")
+    fa = write(tmp_path, "a.xml", payload(a, 0, "new", [brief.format(co="Alphatron", a=10.9, b=34, c=8.1, d=12, e=140.2, f=31, g=4)], 600,
+                                           "Alphatron fourth-quarter profit rises"))
+    fb = write(tmp_path, "b.xml", payload(b, 0, "new", [brief.format(co="Betacorp", a=22.4, b=51, c=19.0, d=7, e=388.5, f=49, g=2)], 605,
+                                           "Betacorp fourth-quarter profit rises"))
+    env.feed(fa)
+    env.feed(fb)
+    ev = events_of(env, 2)
+    assert [e["kind"] for e in ev] == ["new", "new"]
+    strong = {"duplicate_of", "near_duplicate_of", "update_of", "duplicated_by", "near_duplicated_by", "updated_by"}
+    assert not [l for e in ev for l in e["links"] if l["relation"] in strong]
+    env.stop(p)
+
+
+def test_ap_halves_in_either_order(env, tmp_path):
+    """AP metadata JSON and its NITF body as two messages: joined in either
+    order, stored once, one event; a redelivered half changes nothing."""
+    p = env.start_ingest()
+    wait_log(p, lambda l: l.get("msg") == "partitions assigned")
+    env_doc = json.load(open(os.path.join(nwlib.FIXTURES, "sample-feed", "01-ap-flood.json")))
+    item, nitf = env_doc["item"], env_doc["nitf"]
+    itemid = item["altids"]["itemid"]
+    headers = lambda fmt, key: [("newswire-agency", b"ap"), ("newswire-format", fmt.encode()),
+                                ("newswire-pair-key", key.encode())]
+    # item 1: metadata first; item 2 (another id): body first
+    item2 = json.loads(json.dumps(item))
+    item2["altids"] = {"itemid": "1" * 32, "etag": "1" * 32 + "_x"}
+    env.produce(env.raw, json.dumps(item).encode(), key=b"ap:a", headers=headers("ap-media-json", itemid + ".0"))
+    env.produce(env.raw, nitf.encode(), key=b"ap:b", headers=headers("ap-nitf", "1" * 32 + ".0"))
+    wait_until(lambda: env.sql("SELECT count(*) FROM pending_parts") == [(2,)], what="two halves held")
+    assert env.read(env.enriched, 0, timeout=3, settle=2) == []
+    env.produce(env.raw, nitf.encode(), key=b"ap:c", headers=headers("ap-nitf", itemid + ".0"))
+    env.produce(env.raw, json.dumps(item2).encode(), key=b"ap:d", headers=headers("ap-media-json", "1" * 32 + ".0"))
+    ev = events_of(env, 2)
+    assert sorted(e["story_id"] for e in ev) == sorted(["tag:ap.org,2011:" + itemid, "tag:ap.org,2011:" + "1" * 32])
+    for e in ev:
+        assert any("Millbrook River crested" in b["value"] for b in e["item"]["bodies"])
+        assert e["item"]["headlines"][0]["value"].startswith("Floodwaters close bridges")
+    assert env.sql("SELECT count(*) FROM pending_parts") == [(0,)]
+    assert env.sql("SELECT count(*), count(DISTINCT story_id) FROM item_versions") == [(2, 2)]
+    raw = env.sql("SELECT raw FROM item_versions WHERE story_id = %s", ("tag:ap.org,2011:" + itemid,))[0][0]
+    stored = json.loads(bytes(raw))
+    assert "nitf" in stored and stored["item"]["altids"]["itemid"] == itemid
+    # the metadata half again: a redelivery, the original event again
+    env.produce(env.raw, json.dumps(item).encode(), key=b"ap:e", headers=headers("ap-media-json", itemid + ".0"))
+    ev = env.read(env.enriched, 3, timeout=30)
+    assert len(ev) == 3
+    ids = [e["headers"]["ce_id"] for e in ev]
+    assert len(set(ids)) == 2
+    assert env.sql("SELECT count(*) FROM item_versions") == [(2,)]
+    env.stop(p)
+
+
+@pytest.fixture
+def env2(request):
+    e = Env(request.node.name, partitions=2)
+    yield e
+    e.close()
+
+
+def test_two_replicas_link_near_identical_items_stored_at_once(env2, tmp_path):
+    """Two replicas, one partition each; pairs of near-identical items from
+    two agencies produced at the same instant to the two partitions. Every
+    pair must end up linked, whichever replica committed first."""
+    env = env2
+    a = env.start_ingest("a")
+    b = env.start_ingest("b")
+    for p in (a, b):
+        wait_log(p, lambda l: l.get("msg") == "partitions assigned")
+    from confluent_kafka import Producer
+    pairs = 6
+    prod = Producer({"bootstrap.servers": nwlib.brokers(), "linger.ms": 0})
+    for k in range(pairs):
+        paras = [s.replace("Millbrook", "Millbrook%d" % k).replace("1,500", "%d,500" % (k + 1)) for s in FLOOD]
+        x = payload(story("reuters", "L8NPAIR%03dA" % k), 0, "new", paras, 600 + k, "Flood %d" % k)
+        y = payload(story("afp", "TX-PAR-PAIR%03d" % k), 0, "new", paras[:-1] + ["Officials gave no new figures."], 600 + k, "Flood %d" % k)
+        prod.produce(env.raw, x.encode(), key=("x%d" % k).encode(), partition=0,
+                     headers=[("newswire-format", b"reuters-newsml-g2")])
+        prod.produce(env.raw, y.encode(), key=("y%d" % k).encode(), partition=1,
+                     headers=[("newswire-format", b"afp-newsml-1.2")])
+        prod.flush(10)
+    ev = events_of(env, 2 * pairs)
+    assert len(ev) == 2 * pairs
+    linked = env.sql("""SELECT f.story_id, t.story_id FROM links l
+                          JOIN item_versions f ON f.version_pk = l.from_version_pk
+                          JOIN item_versions t ON t.version_pk = l.to_version_pk
+                         WHERE l.relation IN ('near_duplicate_of', 'duplicate_of', 'update_of')""")
+    for k in range(pairs):
+        ends = {"tag:reuters.com,2026:newsml_L8NPAIR%03dA" % k, "urn:newsml:afp.com:20261101T000000Z:TX-PAR-PAIR%03d" % k}
+        assert any({f, t} == ends for f, t in linked), (k, linked)
+    # and each pair shares one cluster
+    clusters = env.sql("SELECT story_id, cluster_id FROM stories")
+    by = dict(clusters)
+    for k in range(pairs):
+        assert by["tag:reuters.com,2026:newsml_L8NPAIR%03dA" % k] == by["urn:newsml:afp.com:20261101T000000Z:TX-PAR-PAIR%03d" % k]
+    env.stop(a)
+    env.stop(b)
