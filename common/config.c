@@ -63,6 +63,8 @@ static const cfg_def_t defs[] = {
      "messages per second, 0 = as fast as the broker takes them"},
     {"feed.progress", CFG_BOOL, "auto", 0, 0, OFF(progress), false,
      "progress line on stderr (auto = when stderr is a terminal)"},
+    {"dry.run", CFG_BOOL, "false", 0, 0, OFF(dry_run), false,
+     "newswire-replay: list the selected dead letters with their reasons, send nothing"},
     {"migrations.dir", CFG_STR, "", 0, 0, OFF(migrations_dir), false,
      "directory of the SQL migrations (default: the installed share directory, else the "
      "source tree's schemas/migrations)"},

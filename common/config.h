@@ -52,6 +52,8 @@ typedef struct nw_config {
     char *format;              /* feed.format: format header for fed files ("auto" = detect) */
     long feed_rate;            /* feed.rate: messages per second, 0 = as fast as possible */
     int progress;              /* feed.progress: progress line on stderr (-1 auto, 0, 1) */
+    /* replay */
+    int dry_run;               /* dry.run: newswire-replay lists, sends nothing (0, 1) */
     /* test hooks (documented, off by default) */
     char *test_hook;           /* test.hook: "pause-after-commit" stops before producing events */
     /* librdkafka passthrough */
