@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Example subscriber of newswire's enriched events: prints a "similar
-articles" box for every story version that becomes current, from the event's
-`links`.
+articles" box for every new story version, from the event's `links` (see
+"Reading the links" in schemas/README.md).
 
     python3 similar_articles.py --brokers 127.0.0.1:9092 --topic wire.enriched
 
@@ -71,24 +71,41 @@ def rule(title=""):
     return "+" + "-" * (WIDTH - 2) + "+"
 
 
+def shown_links(ev):
+    """The links a box shows, best first as newswire orders them: every link,
+    except a `related` story whose cluster (the same story from another
+    agency, or another version) the box already shows."""
+    shown, clusters = [], set()
+    for link in ev.get("links") or []:
+        cluster = link.get("cluster_id")
+        if link["relation"] == "related" and cluster is not None and cluster in clusters:
+            continue
+        if cluster is not None:
+            clusters.add(cluster)
+        shown.append(link)
+    return shown
+
+
 def similar_box(ev):
     """The box for one event, as a list of lines: the story, then one entry
-    per link (relation, score, the linked story and version)."""
+    per shown link: relation, score, agency and version, then the linked
+    story's headline (or its id)."""
     out = [rule("Similar articles")]
     out += lines(headline(ev["item"]))
     out += lines("%s, version %s (%s)" % (ev["provider"], ev["version"] or "-", ev["kind"]))
     out += lines(ev["story_id"])
     out.append(rule())
-    links = ev.get("links") or []
+    links = shown_links(ev)
     if not links:
         out += lines("no similar articles yet")
-    for link in links:  # newswire orders them best first
+    for link in links:
         who = link.get("provider") or "version_pk %d" % link["version_pk"]
         if link.get("version") not in (None, ""):
             who += " v" + str(link["version"])
         out += lines("%-20s %4.2f  %s" % (link["relation"], link["score"], who))
-        if link.get("story_id"):
-            out += lines(link["story_id"], indent="    ")
+        what = link.get("headline") or link.get("story_id")
+        if what:
+            out += lines(what, indent="    ")
     out.append(rule())
     return out
 
