@@ -38,6 +38,9 @@ static const cfg_def_t defs[] = {
     {"topic.dlq", CFG_STR, "wire.dlq", 0, 0, OFF(topic_dlq), false, "topic of dead letters"},
     {"batch.size", CFG_INT, "500", 1, 20000, OFF(batch_size), false,
      "most messages stored in one database transaction"},
+    {"batch.max.bytes", CFG_INT, "16777216", 1048576, 1073741824, OFF(batch_max_bytes), false,
+     "most payload bytes in one batch (with batch.size, bounds memory: the batch's messages, "
+     "their parsed items and the COPY data are held together)"},
     {"batch.wait.ms", CFG_INT, "100", 0, 60000, OFF(batch_wait_ms), false,
      "longest wait for a batch to fill before it is processed"},
     {"shutdown.timeout.ms", CFG_INT, "20000", 100, 600000, OFF(shutdown_timeout_ms), false,

@@ -37,6 +37,7 @@ typedef struct nw_config {
     char *topic_dlq;           /* topic.dlq: dead letters */
     /* processing */
     long batch_size;           /* batch.size: most messages in one database transaction */
+    long batch_max_bytes;      /* batch.max.bytes: most payload bytes in one batch */
     long batch_wait_ms;        /* batch.wait.ms: longest wait to fill a batch */
     long shutdown_timeout_ms;  /* shutdown.timeout.ms: drain deadline after SIGTERM */
     long retry_max_ms;         /* retry.max.ms: cap of the exponential back-off */

@@ -247,15 +247,21 @@ static bool consumer_error(rd_kafka_message_t *m)
     return true;
 }
 
+/* Up to batch.size messages and batch.max.bytes of payload (the batch, its
+ * parsed items and its COPY data live together: a count alone would let 500
+ * messages of 10 MB take gigabytes). A message over the byte cap still makes
+ * a batch of its own. */
 static void collect(app_t *app)
 {
     long max = app->cfg->batch_size;
-    while (app->nheld > 0 && (long)app->nbatch < max) {
+    size_t bytes = 0, max_bytes = (size_t)app->cfg->batch_max_bytes;
+    while (app->nheld > 0 && (long)app->nbatch < max && bytes < max_bytes) {
+        bytes += app->held[0]->len;
         batch_push(app, app->held[0]);
         memmove(app->held, app->held + 1, --app->nheld * sizeof *app->held);
     }
     int64_t deadline = 0;
-    while ((long)app->nbatch < max && !*app->stop) {
+    while ((long)app->nbatch < max && bytes < max_bytes && !*app->stop) {
         int timeout = 200;
         if (app->nbatch > 0) {
             if (!deadline)
@@ -271,8 +277,10 @@ static void collect(app_t *app)
                 return; /* idle: let the caller do housekeeping */
             continue;
         }
-        if (!consumer_error(m))
+        if (!consumer_error(m)) {
+            bytes += m->len;
             batch_push(app, m);
+        }
     }
 }
 

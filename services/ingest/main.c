@@ -33,7 +33,7 @@
 
 static const char *const settings[] = {
     "kafka.brokers", "pg.dsn", "group.id", "client.id", "topic.raw", "topic.enriched",
-    "topic.dlq", "batch.size", "batch.wait.ms", "shutdown.timeout.ms", "retry.max.ms",
+    "topic.dlq", "batch.size", "batch.max.bytes", "batch.wait.ms", "shutdown.timeout.ms", "retry.max.ms",
     "outbox.sweep.s", "similarity.window.h", "related.top.k", "http.addr", "log.level",
     "replica.id", "migrations.dir", "test.hook", NULL};
 
