@@ -124,7 +124,16 @@ bool nw_migrate_run(PGconn *conn, const char *dir, int *applied, nw_err_t *err)
                                  PGRES_TUPLES_OK, "migration lock", err);
     bool ok = lock != NULL;
     PQclear(lock);
-    if (ok)
+    /* Created only when missing: CREATE TABLE IF NOT EXISTS needs the CREATE
+     * right on the schema even when the table exists, and the least-privilege
+     * runtime role (deploy/postgres-roles.sql) has none. */
+    PGresult *have = ok ? nw_pg_query(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL",
+                                      0, NULL, PGRES_TUPLES_OK, "migration table", err)
+                        : NULL;
+    ok = have != NULL;
+    bool exists = ok && PQntuples(have) == 1 && PQgetvalue(have, 0, 0)[0] == 't';
+    PQclear(have);
+    if (ok && !exists)
         ok = nw_pg_exec(conn,
                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
                         " name text PRIMARY KEY,"
