@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef enum { CFG_STR, CFG_INT, CFG_BOOL } cfg_type_t;
 
@@ -533,54 +534,105 @@ void nw_config_free(nw_config_t *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
-/* Hide the password of a key=value DSN or a postgresql:// URI. */
+/* A libpq parameter whose value is secret: password, sslpassword, ... */
+static bool secret_param(const char *k, size_t n)
+{
+    for (size_t i = 0; i + 8 <= n; i++)
+        if (!strncasecmp(k + i, "password", 8))
+            return true;
+    return false;
+}
+
+/* Hide every password of a key=value DSN or a postgresql:// URI: the user
+ * info's and any parameter named *password* (key=value, or ?k=v in a URI,
+ * which libpq accepts as well). */
 char *nw_config_redact_dsn(const char *dsn)
 {
     size_t n = strlen(dsn);
-    char *out = malloc(n + 8);
+    char *out = malloc(3 * n + 16); /* a value of 0-2 chars grows to "***" */
     if (!out)
         return NULL;
+    size_t o = 0;
+    const char *p = dsn;
     const char *scheme = strstr(dsn, "://");
-    if (scheme) {
-        const char *at = strchr(scheme + 3, '@');
-        const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (scheme && (size_t)(scheme - dsn) < 16 && !memchr(dsn, '=', (size_t)(scheme - dsn))) {
+        const char *auth = scheme + 3;
+        size_t alen = strcspn(auth, "/?");
+        const char *at = NULL;
+        for (const char *q = auth; q < auth + alen; q++)
+            if (*q == '@')
+                at = q;
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
         if (colon) {
-            size_t head = (size_t)(colon - dsn + 1);
-            memcpy(out, dsn, head);
-            strcpy(out + head, "***");
-            strcat(out, at);
-            return out;
+            memcpy(out, dsn, (size_t)(colon + 1 - dsn));
+            o = (size_t)(colon + 1 - dsn);
+            memcpy(out + o, "***", 3);
+            o += 3;
+            p = at;
         }
-        strcpy(out, dsn);
+        const char *query = strchr(p, '?');
+        size_t head = query ? (size_t)(query + 1 - p) : strlen(p);
+        memcpy(out + o, p, head);
+        o += head;
+        p += head;
+        while (query && *p) {
+            size_t plen = strcspn(p, "&");
+            const char *eq = memchr(p, '=', plen);
+            if (eq && secret_param(p, (size_t)(eq - p))) {
+                memcpy(out + o, p, (size_t)(eq + 1 - p));
+                o += (size_t)(eq + 1 - p);
+                memcpy(out + o, "***", 3);
+                o += 3;
+            } else {
+                memcpy(out + o, p, plen);
+                o += plen;
+            }
+            p += plen;
+            if (*p == '&')
+                out[o++] = *p++;
+        }
+        out[o] = 0;
         return out;
     }
-    const char *pw = strstr(dsn, "password");
-    if (!pw) {
-        strcpy(out, dsn);
-        return out;
+    /* key = value pairs; a value is 'quoted' (with \ escapes) or runs to a space */
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            out[o++] = *p++;
+        const char *k = p;
+        while (*p && *p != '=' && *p != ' ')
+            p++;
+        size_t klen = (size_t)(p - k);
+        while (*p == ' ')
+            p++;
+        if (*p != '=') { /* not a pair: copy what we skipped and go on */
+            memcpy(out + o, k, (size_t)(p - k));
+            o += (size_t)(p - k);
+            continue;
+        }
+        p++;
+        while (*p == ' ')
+            p++;
+        const char *v = p;
+        if (*p == '\'') {
+            p++;
+            while (*p && *p != '\'')
+                p += (*p == '\\' && p[1]) ? 2 : 1;
+            if (*p)
+                p++;
+        } else {
+            while (*p && *p != ' ' && *p != '\t' && *p != '\n')
+                p += (*p == '\\' && p[1]) ? 2 : 1;
+        }
+        memcpy(out + o, k, (size_t)(v - k));
+        o += (size_t)(v - k);
+        if (secret_param(k, klen)) {
+            memcpy(out + o, "***", 3);
+            o += 3;
+        } else {
+            memcpy(out + o, v, (size_t)(p - v));
+            o += (size_t)(p - v);
+        }
     }
-    const char *eq = strchr(pw, '=');
-    if (!eq) {
-        strcpy(out, dsn);
-        return out;
-    }
-    eq++;
-    while (*eq == ' ')
-        eq++;
-    const char *end = eq;
-    if (*end == '\'') {
-        end++;
-        while (*end && *end != '\'')
-            end += (*end == '\\' && end[1]) ? 2 : 1;
-        if (*end)
-            end++;
-    } else {
-        while (*end && *end != ' ')
-            end++;
-    }
-    size_t head = (size_t)(eq - dsn);
-    memcpy(out, dsn, head);
-    strcpy(out + head, "***");
-    strcat(out, end);
+    out[o] = 0;
     return out;
 }
