@@ -4,13 +4,14 @@ replay, then started again with its data (deploy/local/kafka.sh start
 offsets are committed only for acknowledged work, and the service finishes
 without losing an item or an event and without a dead letter of a good item."""
 
+import os
 import time
 
 import pytest
 
 from faultlib import Replay, ensure_services, local_script, log_msgs, require_local_stack
 
-OUTAGE_S = 20
+OUTAGE_S = int(os.environ.get("NW_FAULT_OUTAGE_S", "20"))
 
 
 @pytest.fixture

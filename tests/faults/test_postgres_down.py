@@ -2,13 +2,14 @@
 then started again. The service must pause, retry with capped back-off,
 reconnect, and finish: no good item dead-lettered, nothing lost."""
 
+import os
 import time
 
 import pytest
 
 from faultlib import Replay, ensure_services, local_script, log_msgs, require_local_stack
 
-OUTAGE_S = 20
+OUTAGE_S = int(os.environ.get("NW_FAULT_OUTAGE_S", "20"))
 
 
 @pytest.fixture
