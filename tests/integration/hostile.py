@@ -112,6 +112,14 @@ def big_cases():
     ]
 
 
+def sanitized(binary):
+    """True for an ASan/UBSan build (tests/run.sh runs the integration tests
+    on one too): valgrind cannot run it, and ASan's shadow memory and
+    quarantine inflate its resident memory by design."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def write_corpus(d):
     os.makedirs(d, exist_ok=True)
     manifest = []
