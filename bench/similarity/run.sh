@@ -2,16 +2,18 @@
 # Similarity bench: link quality on Reuters-21578 and the cost of the similarity
 # step against a real PostgreSQL. Results: bench/out/similarity-*.json (gitignored).
 #
-#   bench/similarity/run.sh            quality, then cost at 10k and 1M stored items
+#   bench/similarity/run.sh            quality, then cost at 10k and 1M stored items (~15 min)
 #   SIMBENCH_SKIP_COST=1 ...           quality only
 #   SIMBENCH_LARGE=200000 ...          a smaller "large" index (quicker)
 #
 # The Reuters text comes from Debian's weka package (apt-get download, never
 # installed) and is extracted under bench/out/work at run time: it is
 # "for research purposes only" and must never be committed.
-# Cost: uses NEWSWIRE_PG_DSN when set (the database gets the similarity tables
-# and the synthetic rows); otherwise starts a throwaway cluster of its own with
-# deploy/local/postgres.sh (port 55499, state in a temp dir) and stops it after.
+# Cost: uses NEWSWIRE_PG_DSN when set (schemas simbench_small/_large are
+# created there and dropped; without superuser rights the pages are measured
+# cold, see README); otherwise starts a throwaway cluster of its own with
+# deploy/local/postgres.sh (port 55499, shared_buffers 1GB, state in a temp
+# dir) and destroys it after.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=$root/bench/out
@@ -45,7 +47,18 @@ if [[ -z ${NEWSWIRE_PG_DSN:-} ]]; then
   export NW_STATE_DIR=$state NW_PG_PORT=${SIMBENCH_PG_PORT:-55499} NW_PG_FSYNC=off
   trap 'bash "$root/deploy/local/postgres.sh" destroy >/dev/null 2>&1 || true; rm -rf "$state"' EXIT
   bash "$root/deploy/local/postgres.sh" start
-  NEWSWIRE_PG_DSN="postgresql://newswire:newswire@127.0.0.1:$NW_PG_PORT/newswire"
+  # Shared buffers sized for the window's working set (the current partitions'
+  # band/term indexes and the newest fingerprints), as a production server
+  # would be; the bench connects as the cluster's superuser over its socket so
+  # that it may CHECKPOINT after the bulk load and pg_prewarm the window.
+  sock=$state/pg/run
+  as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
+  pg_user=$( ((EUID == 0)) && echo postgres || id -un)
+  as_pg psql -h "$sock" -p "$NW_PG_PORT" -d postgres -qc \
+    "ALTER SYSTEM SET shared_buffers = '${SIMBENCH_SHARED_BUFFERS:-1GB}'"
+  bash "$root/deploy/local/postgres.sh" stop
+  bash "$root/deploy/local/postgres.sh" start
+  NEWSWIRE_PG_DSN="host=$sock port=$NW_PG_PORT user=$pg_user dbname=newswire"
 fi
 NW_MIGRATIONS_DIR=$root/schemas/migrations "$build/simbench" cost "$NEWSWIRE_PG_DSN" "$data/ReutersGrain-train.arff" "$data/ReutersGrain-test.arff" \
-  "$out/similarity-cost.json" "${SIMBENCH_SMALL:-10000}" "${SIMBENCH_LARGE:-1000000}" "${SIMBENCH_FRESH:-500}"
+  "$out/similarity-cost.json" "${SIMBENCH_SMALL:-10000}" "${SIMBENCH_LARGE:-1000000}" "${SIMBENCH_FRESH:-1000}"
