@@ -165,23 +165,29 @@ static size_t shingles(const uint64_t *th, size_t n, uint64_t *sh, uint64_t *tmp
     return sort_unique(sh, m, tmp);
 }
 
-/* Affine permutations a·h + c (mod 2^64), top 32 bits of each minimum. */
+/* Affine permutations a·h + c (mod 2^64), top 32 bits of each minimum.
+ * Four permutations per pass over the shingles: each hash is loaded once
+ * and the four independent multiply/min chains keep the core busy. */
 static void minhash(const nw_fp_ctx_t *ctx, int first, int count, const uint64_t *sh, size_t n,
                     uint32_t *out)
 {
-    uint64_t mins[NW_FP_MH];
     const uint64_t *a = ctx->a + first, *c = ctx->c + first;
-    for (int k = 0; k < count; k++)
-        mins[k] = UINT64_MAX;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t h = sh[i];
-        for (int k = 0; k < count; k++) {
-            uint64_t v = a[k] * h + c[k];
-            mins[k] = v < mins[k] ? v : mins[k];
+    for (int k = 0; k + 4 <= count; k += 4) {
+        uint64_t m0 = UINT64_MAX, m1 = UINT64_MAX, m2 = UINT64_MAX, m3 = UINT64_MAX;
+        const uint64_t a0 = a[k], a1 = a[k + 1], a2 = a[k + 2], a3 = a[k + 3];
+        const uint64_t c0 = c[k], c1 = c[k + 1], c2 = c[k + 2], c3 = c[k + 3];
+        for (size_t i = 0; i < n; i++) {
+            uint64_t h = sh[i], v0 = a0 * h + c0, v1 = a1 * h + c1, v2 = a2 * h + c2, v3 = a3 * h + c3;
+            m0 = v0 < m0 ? v0 : m0;
+            m1 = v1 < m1 ? v1 : m1;
+            m2 = v2 < m2 ? v2 : m2;
+            m3 = v3 < m3 ? v3 : m3;
         }
+        out[k] = (uint32_t)(m0 >> 32);
+        out[k + 1] = (uint32_t)(m1 >> 32);
+        out[k + 2] = (uint32_t)(m2 >> 32);
+        out[k + 3] = (uint32_t)(m3 >> 32);
     }
-    for (int k = 0; k < count; k++)
-        out[k] = (uint32_t)(mins[k] >> 32);
 }
 
 /* Keep the numbers as written minus thousands separators, so "2,529,000"
@@ -303,9 +309,23 @@ static bool terms_select(nw_fp_ctx_t *ctx, const nw_fp_cfg_t *cfg, nw_fp_t *out)
         all[n].w = (1.0f + logf(s->tf)) * idf * s->boost;
         n++;
     }
+    /* keep the best NW_FP_MAX_TERMS in front (one pass, a small sorted
+     * window), then sort only those */
+    size_t keep = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (keep < NW_FP_MAX_TERMS) {
+            all[keep++] = all[i];
+            continue;
+        }
+        size_t worst = 0;
+        for (size_t j = 1; j < keep; j++)
+            if (cmp_term(&all[j], &all[worst]) > 0)
+                worst = j;
+        if (cmp_term(&all[i], &all[worst]) < 0)
+            all[worst] = all[i];
+    }
+    n = keep;
     qsort(all, n, sizeof *all, cmp_term);
-    if (n > NW_FP_MAX_TERMS)
-        n = NW_FP_MAX_TERMS;
     double norm = 0;
     for (size_t i = 0; i < n; i++)
         norm += (double)all[i].w * all[i].w;

@@ -138,6 +138,8 @@ static void flush_word(tok_state_t *st)
 
 static void flush_cjk(tok_state_t *st)
 {
+    if (!st->cl)
+        return;
     uint8_t b[64];
     if (st->cl == 1) {
         size_t k = fold_cp(st->cjk[0], b);
