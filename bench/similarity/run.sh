@@ -5,6 +5,7 @@
 #   bench/similarity/run.sh            quality, then cost at 10k and 1M stored items (~15 min)
 #   SIMBENCH_SKIP_COST=1 ...           quality only
 #   SIMBENCH_LARGE=200000 ...          a smaller "large" index (quicker)
+#   SIMBENCH_COLD=1 ...                no prewarm of the window (-> similarity-cost-cold.json)
 #
 # The Reuters text comes from Debian's weka package (apt-get download, never
 # installed) and is extracted under bench/out/work at run time: it is
@@ -61,4 +62,4 @@ if [[ -z ${NEWSWIRE_PG_DSN:-} ]]; then
   NEWSWIRE_PG_DSN="host=$sock port=$NW_PG_PORT user=$pg_user dbname=newswire"
 fi
 NW_MIGRATIONS_DIR=$root/schemas/migrations "$build/simbench" cost "$NEWSWIRE_PG_DSN" "$data/ReutersGrain-train.arff" "$data/ReutersGrain-test.arff" \
-  "$out/similarity-cost.json" "${SIMBENCH_SMALL:-10000}" "${SIMBENCH_LARGE:-1000000}" "${SIMBENCH_FRESH:-1000}"
+  "$out/similarity-cost${SIMBENCH_COLD:+-cold}.json" "${SIMBENCH_SMALL:-10000}" "${SIMBENCH_LARGE:-1000000}" "${SIMBENCH_FRESH:-1000}"
