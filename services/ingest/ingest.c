@@ -561,6 +561,10 @@ static bool process_batch(app_t *app)
         nw_telemetry_db_error(app->store, &merr);
     }
     store_offsets(app);
+    /* Commit now (async) rather than at the auto-committer's next tick (5 s):
+     * a crash then redoes at most the batch in flight, and a replica that
+     * keeps crashing still makes progress. */
+    rd_kafka_commit(app->consumer, NULL, 1);
     app->published += events.n;
     app->dead_letters += ndead;
     nw_telemetry_batch(app->nbatch, t_parsed - t0, t_stored - t_parsed, t_published - t_stored,
