@@ -530,6 +530,73 @@ bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw
     return true;
 }
 
+/* ---- steps 1-4 together -------------------------------------------------- */
+
+void nw_sim_result_free(nw_sim_result_t *r)
+{
+    if (!r)
+        return;
+    free(r->links);
+    free(r->off);
+    free(r->cluster_id);
+    memset(r, 0, sizeof *r);
+}
+
+static bool in_batch(const nw_sim_item_t *items, size_t n, int64_t version_pk)
+{
+    for (size_t i = 0; i < n; i++)
+        if (items[i].meta.version_pk == version_pk)
+            return true;
+    return false;
+}
+
+/* A pair inside the batch is seen from both of its items; it is emitted only
+ * from the newer one, so each link appears once. */
+bool nw_simindex_process(PGconn *conn, const nw_simindex_cfg_t *scfg, const nw_link_cfg_t *lcfg,
+                         const nw_sim_item_t *items, size_t n, nw_sim_result_t *out, nw_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    nw_sim_cands_t cands;
+    if (!nw_simindex_lock(conn, items, n, err) || !nw_simindex_insert(conn, items, n, err) ||
+        !nw_simindex_candidates(conn, scfg, items, n, &cands, err))
+        return false;
+    out->off = calloc(n + 1, sizeof *out->off);
+    out->cluster_id = calloc(n + 1, sizeof *out->cluster_id);
+    out->links = calloc(cands.n + 1, sizeof *out->links);
+    nw_link_t *ranked = calloc(cands.n + 1, sizeof *ranked);
+    if (!out->off || !out->cluster_id || !out->links || !ranked) {
+        free(ranked);
+        nw_simindex_cands_free(&cands);
+        nw_sim_result_free(out);
+        return nw_err_set(err, NW_ERR_FATAL, "oom", "simindex: process: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const nw_link_cand_t *c = cands.cand + cands.off[i];
+        size_t nc = cands.off[i + 1] - cands.off[i];
+        size_t nl = nw_link_rank(lcfg, items[i].fp, &items[i].meta, c, nc, ranked, nc);
+        out->cluster_id[i] = nw_link_cluster_id(lcfg, &items[i].meta, c, ranked, nl);
+        out->off[i] = out->n_links;
+        for (size_t k = 0; k < nl; k++) {
+            const nw_link_meta_t *cm = &c[ranked[k].cand].meta;
+            const nw_link_result_t *r = &ranked[k].r;
+            if (!r->a_is_newer && in_batch(items, n, cm->version_pk))
+                continue; /* the batch's newer item emits it */
+            nw_sim_link_t *l = &out->links[out->n_links++];
+            l->item = i;
+            l->from_version_pk = r->a_is_newer ? items[i].meta.version_pk : cm->version_pk;
+            l->to_version_pk = r->a_is_newer ? cm->version_pk : items[i].meta.version_pk;
+            l->rel = r->rel;
+            l->score = r->score;
+            l->rank = ranked[k].rank;
+            l->s = r->s;
+        }
+    }
+    out->off[n] = out->n_links;
+    free(ranked);
+    nw_simindex_cands_free(&cands);
+    return true;
+}
+
 /* ---- maintenance and IDF ----------------------------------------------- */
 
 static bool exec_int_param(PGconn *conn, const char *sql, int v, const char *what, nw_err_t *err)

@@ -14,6 +14,7 @@
  *                                terms, within the window, with fingerprints
  *   4. nw_link_rank() / nw_link_cluster_id() per item (link.h), then the
  *      caller writes links, stories.cluster_id and the outbox; COMMIT.
+ *   (nw_simindex_process() does 1-4 and hands back the links to write.)
  *
  * Why two replicas cannot both miss a concurrent near-duplicate: items whose
  * signatures share a band key take the same advisory lock, held until commit.
@@ -87,6 +88,32 @@ bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw
                             size_t n, nw_sim_cands_t *out, nw_err_t *err);
 
 void nw_simindex_cands_free(nw_sim_cands_t *c);
+
+/* Steps 1-4 in one call: lock, insert, candidates, then per item
+ * nw_link_rank() and nw_link_cluster_id(). The links to write, already
+ * oriented newer -> older (links.from_version_pk = from, to = to) and
+ * deduplicated (a pair inside the batch appears once): */
+typedef struct nw_sim_link {
+    size_t item;             /* index of the batch item the link was found for */
+    int64_t from_version_pk; /* the newer of the two */
+    int64_t to_version_pk;   /* the older */
+    nw_rel_t rel;            /* links.relation = nw_rel_link_name(rel) */
+    float score;             /* decisive score (related: cosine) */
+    float rank;              /* ordering within the item, higher first */
+    nw_link_scores_t s;      /* every score, for the event */
+} nw_sim_link_t;
+
+typedef struct nw_sim_result {
+    nw_sim_link_t *links;    /* item i's: links[off[i] .. off[i+1]), best first */
+    size_t n_links;
+    size_t *off;             /* n + 1 offsets */
+    int64_t *cluster_id;     /* per item: stories.cluster_id to store */
+} nw_sim_result_t;
+
+/* Owned by *out: free with nw_sim_result_free(). scfg/lcfg may be NULL. */
+bool nw_simindex_process(PGconn *conn, const nw_simindex_cfg_t *scfg, const nw_link_cfg_t *lcfg,
+                         const nw_sim_item_t *items, size_t n, nw_sim_result_t *out, nw_err_t *err);
+void nw_sim_result_free(nw_sim_result_t *r);
 
 /* Maintenance, outside the batch transaction (own transaction or autocommit):
  * create the weekly partitions from a week back to four weeks ahead, and drop

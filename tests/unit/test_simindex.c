@@ -98,7 +98,9 @@ static int teardown(void **state)
         return 0;
     PGconn *c = PQconnectdb(dsn);
     char sql[160];
-    snprintf(sql, sizeof sql, "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS %s CASCADE", schema);
+    /* a failed test may leave its transaction open: do not wait for it forever */
+    snprintf(sql, sizeof sql, "SET client_min_messages TO warning; SET lock_timeout = '10s';"
+             " DROP SCHEMA IF EXISTS %s CASCADE", schema);
     PQclear(PQexec(c, sql));
     PQfinish(c);
     return 0;
@@ -344,6 +346,53 @@ static void test_concurrent_replicas(void **state)
     }
 }
 
+/* The one-call form: links oriented newer -> older, a pair inside the batch
+ * once, cluster ids shared. */
+static void test_process(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *c = connect_db();
+    nw_err_t err;
+    nw_fp_t base, upd, trunc;
+    fp_fixture("base.txt", &base);
+    fp_fixture("update.txt", &upd);
+    fp_fixture("truncated.txt", &trunc);
+    int64_t s[3], v[3];
+    exec_ok(c, "BEGIN");
+    add_version(c, "dpa", "p-base", &s[0], &v[0]);
+    add_version(c, "dpa", "p-upd", &s[1], &v[1]);
+    add_version(c, "dpa", "p-trunc", &s[2], &v[2]);
+    /* the update comes first in the batch but is the newest; 40 days after
+     * the other tests' items, so their windows do not meet */
+    const int64_t t = T + 40 * 86400;
+    nw_sim_item_t batch[3] = {sim_item(&upd, s[1], v[1], "dpa", "p-upd", t + 7200),
+                              sim_item(&base, s[0], v[0], "dpa", "p-base", t),
+                              sim_item(&trunc, s[2], v[2], "dpa", "p-trunc", t + 3600)};
+    nw_sim_result_t res;
+    assert_true(nw_simindex_process(c, NULL, NULL, batch, 3, &res, &err));
+    int upd_of_base = 0, dup_of_base = 0, total = 0;
+    for (size_t k = 0; k < res.n_links; k++) {
+        const nw_sim_link_t *l = &res.links[k];
+        total++;
+        if (l->from_version_pk == v[1] && l->to_version_pk == v[0] && l->rel == NW_REL_UPDATE)
+            upd_of_base++;
+        if (l->from_version_pk == v[2] && l->to_version_pk == v[0] && l->rel == NW_REL_DUPLICATE)
+            dup_of_base++;
+        assert_true(l->from_version_pk != l->to_version_pk);
+    }
+    assert_int_equal(upd_of_base, 1);
+    assert_int_equal(dup_of_base, 1);
+    assert_int_equal(total, 3); /* upd->base, trunc->base, upd->trunc: each once */
+    assert_int_equal(res.cluster_id[0], s[0]);
+    assert_int_equal(res.cluster_id[1], s[0]);
+    assert_int_equal(res.cluster_id[2], s[0]);
+    assert_int_equal(res.off[3], res.n_links);
+    nw_sim_result_free(&res);
+    exec_ok(c, "ROLLBACK");
+    PQfinish(c);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -367,6 +416,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_insert_and_candidates),
         cmocka_unit_test(test_concurrent_replicas),
+        cmocka_unit_test(test_process),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
