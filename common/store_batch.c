@@ -325,7 +325,8 @@ static bool load_resend_events(PGconn *conn, batch_t *b, pending_events_t *pend,
 /* Append the events of each rec, in batch order, to `out`. */
 static void emit_events(batch_t *b, pending_events_t *pend, nw_events_t *out)
 {
-    qsort(pend->v, pend->n, sizeof *pend->v, cmp_pending);
+    if (pend->n > 1)
+        qsort(pend->v, pend->n, sizeof *pend->v, cmp_pending);
     for (size_t i = 0; i < b->n; i++) {
         const nw_store_rec_t *rec = &b->recs[i];
         if (rec->outcome != NW_REC_STORED && rec->outcome != NW_REC_RESEND)
