@@ -255,7 +255,9 @@ def test_two_replicas_link_near_identical_items_stored_at_once(env2, tmp_path):
                      headers=[("newswire-format", b"afp-newsml-1.2")])
         prod.flush(10)
     ev = events_of(env, 2 * pairs)
-    assert len(ev) == 2 * pairs
+    # a rebalance while the second replica joins may replay a batch: repeats
+    # carry the same id, so count distinct events
+    assert len({e["id"] for e in ev}) == 2 * pairs
     linked = env.sql("""SELECT f.story_id, t.story_id FROM links l
                           JOIN item_versions f ON f.version_pk = l.from_version_pk
                           JOIN item_versions t ON t.version_pk = l.to_version_pk
