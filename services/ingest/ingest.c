@@ -455,7 +455,10 @@ static bool store_batch(app_t *app, nw_store_rec_t **recs_out, size_t *nrecs_out
         wait_serving(app, backoff);
         if (*app->stop)
             return false;
-        if (PQstatus(nw_store_conn(app->store)) != CONNECTION_OK) {
+        /* A read-only session (25006: an old primary after a failover) stays
+         * read-only: a new connection lets libpq's target_session_attrs=read-write
+         * find the writable server of the DSN's host list. */
+        if (PQstatus(nw_store_conn(app->store)) != CONNECTION_OK || !strcmp(err.code, "25006")) {
             nw_err_t re = {0};
             if (nw_store_reconnect(app->store, &re))
                 nw_log_info("reconnected to PostgreSQL");
