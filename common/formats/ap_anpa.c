@@ -64,6 +64,20 @@ static char *clean_line(const char *s, size_t n)
     return r;
 }
 
+/* An ANPA slug line: "^" then printable ASCII, ending in "<" or "=" (before
+ * any CR or trailing blanks). What random bytes practically never are. */
+static bool is_slug_line(const char *p, size_t n)
+{
+    while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (n < 3 || p[0] != '^' || (p[n - 1] != '<' && p[n - 1] != '='))
+        return false;
+    for (size_t i = 1; i + 1 < n; i++)
+        if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x7E)
+            return false;
+    return true;
+}
+
 static char *decode(const nw_input_t *in, int *invalid)
 {
     const char *cs = in->content_type ? strcasestr(in->content_type, "charset=") : NULL;
@@ -126,7 +140,7 @@ bool nw_fmt_ap_anpa(const nw_input_t *in, nw_items_t *out, nw_err_t *err)
             p++;
             n--;
         }
-        if (n && *p == '^') {
+        if (n && *p == '^' && (have_slug || is_slug_line(p, n))) {
             char *line = clean_line(p + 1, n - 1);
             if (!line) {
             } else if (!have_slug) {
@@ -164,6 +178,14 @@ bool nw_fmt_ap_anpa(const nw_input_t *in, nw_items_t *out, nw_err_t *err)
             }
         }
         p = eol ? eol + 1 : e;
+    }
+    if (!have_slug) {
+        /* STX and ETX alone are not ANPA: random bytes carry them often enough */
+        nw_sbuf_free(&body);
+        free(text);
+        nw_items_truncate(out, out->n - 1);
+        return nw_err_set(err, NW_ERR_INPUT, "bad-format",
+                          "ANPA text block without a ^slug line");
     }
     if (body.len) {
         nw_body_t b;

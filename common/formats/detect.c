@@ -217,15 +217,24 @@ static const char *sniff_json(const json_t *root)
     return sniff_json_object(root);
 }
 
+/* ANPA 1312: SYN/SOH at the start, or an STX early, and in both cases an STX
+ * whose text block opens with a "^" header line, then an ETX. Control bytes
+ * alone are not enough: random payloads carry STX and ETX often. */
 static bool is_anpa(const char *d, size_t len)
 {
     if (!len)
         return false;
     unsigned char c = (unsigned char)d[0];
-    if (c == 0x16 || c == 0x01)
-        return true;
-    size_t head = len < 128 ? len : 128;
-    return memchr(d, 0x02, head) && memchr(d, 0x03, len);
+    size_t head = len < 256 ? len : 256;
+    const char *stx = memchr(d, 0x02, head);
+    if (!stx && (c == 0x16 || c == 0x01))
+        return true; /* a transmission header: let the parser explain what is missing */
+    if (!stx)
+        return false;
+    const char *p = stx + 1, *end = d + len;
+    while (p < end && (*p == '\r' || *p == '\n' || *p == ' '))
+        p++;
+    return p < end && *p == '^' && memchr(p, 0x03, (size_t)(end - p));
 }
 
 const char *nw_format_detect(const nw_input_t *in)
