@@ -42,6 +42,10 @@ static const cfg_def_t defs[] = {
     {"batch.max.bytes", CFG_INT, "16777216", 1048576, 1073741824, OFF(batch_max_bytes), false,
      "most payload bytes in one batch (with batch.size, bounds memory: the batch's messages, "
      "their parsed items and the COPY data are held together)"},
+    {"event.max.bytes", CFG_INT, "900000", 4096, 1073741824, OFF(event_max_bytes), false,
+     "largest event or dead letter sent to Kafka: a bigger event carries a stub of its item "
+     "(item_omitted), a bigger dead letter its first bytes (the whole payload stays in the raw "
+     "topic); keep it below the producer's message.max.bytes and the topics' max.message.bytes"},
     {"batch.wait.ms", CFG_INT, "100", 0, 60000, OFF(batch_wait_ms), false,
      "longest wait for a batch to fill before it is processed"},
     {"shutdown.timeout.ms", CFG_INT, "20000", 100, 600000, OFF(shutdown_timeout_ms), false,

@@ -38,6 +38,7 @@ typedef struct nw_config {
     /* processing */
     long batch_size;           /* batch.size: most messages in one database transaction */
     long batch_max_bytes;      /* batch.max.bytes: most payload bytes in one batch */
+    long event_max_bytes;      /* event.max.bytes: largest event or dead letter produced */
     long batch_wait_ms;        /* batch.wait.ms: longest wait to fill a batch */
     long shutdown_timeout_ms;  /* shutdown.timeout.ms: drain deadline after SIGTERM */
     long retry_max_ms;         /* retry.max.ms: cap of the exponential back-off */

@@ -132,7 +132,26 @@ char *nw_event_body(const nw_event_in_t *in, size_t *len)
     json_object_set_new(src, "partition", json_integer(in->partition));
     json_object_set_new(src, "offset", json_integer(in->offset));
     json_object_set_new(o, "source", src);
-    json_object_set(o, "item", it->ninjs);
+    if (in->omit_item) {
+        /* the identity, times, status and main headline: enough to show the
+         * story and fetch the rest from PostgreSQL (item_versions.ninjs) */
+        static const char *const keep[] = {"uri", "type", "version", "versioncreated",
+                                           "firstcreated", "pubstatus", "language", "urgency",
+                                           "slugline", NULL};
+        json_t *stub = json_object();
+        for (int k = 0; keep[k]; k++) {
+            json_t *v = json_object_get(it->ninjs, keep[k]);
+            if (v)
+                json_object_set(stub, keep[k], v);
+        }
+        json_t *h = json_array_get(json_object_get(it->ninjs, "headlines"), 0);
+        if (h)
+            json_object_set_new(stub, "headlines", json_pack("[O]", h));
+        json_object_set_new(o, "item", stub);
+        json_object_set_new(o, "item_omitted", json_true());
+    } else {
+        json_object_set(o, "item", it->ninjs);
+    }
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (s && len)

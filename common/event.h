@@ -65,6 +65,7 @@ typedef struct nw_event_in {
     json_t *previous;          /* previous current version {version_pk, version}, or NULL */
     json_t *links;             /* array of link objects, or NULL */
     json_t *removed;           /* kill: array of {version_pk, version} to remove, or NULL */
+    bool omit_item;            /* carry a stub of the item (the event would be too large) */
 } nw_event_in_t;
 
 /* Serialize the event body. Returns a malloc'd JSON string (caller frees)

@@ -91,6 +91,7 @@ void nw_store_set_opts(nw_store_t *st, const nw_store_opts_t *opts)
         st->sim_cfg.window_s = opts->window_h * 3600;
     if (opts->related_top_k >= 0)
         st->link_cfg.top_k_related = opts->related_top_k;
+    st->event_max_bytes = opts->event_max_bytes;
 }
 
 void nw_store_set_join(nw_store_t *st, nw_store_join_fn join)
@@ -135,6 +136,21 @@ bool nw_store_maintain(nw_store_t *st, nw_err_t *err)
 }
 
 /* ---- batches --------------------------------------------------------------- */
+
+bool nw_store_fingerprint(nw_store_t *st, const nw_item_t *it, nw_fp_t *out, nw_err_t *err)
+{
+    size_t len = it->body_text ? strlen(it->body_text) : 0;
+    if (len > NW_STORE_FP_TEXT) {
+        len = NW_STORE_FP_TEXT;
+        while (len > 0 && ((unsigned char)it->body_text[len] & 0xC0) == 0x80)
+            len--; /* cut on a UTF-8 character boundary */
+    }
+    nw_fp_input_t in = {.headline = it->headline, .body = len ? it->body_text : NULL,
+                        .body_len = len, .language = it->language};
+    if (!st->fp_ctx)
+        return nw_err_set(err, NW_ERR_FATAL, "oom", "store: no fingerprint context");
+    return nw_fp_compute(st->fp_ctx, &st->fp_cfg, &in, out, err);
+}
 
 static bool is_race(const nw_err_t *err)
 {
@@ -197,10 +213,7 @@ bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_event
     if (!fps)
         return nw_err_set(err, NW_ERR_FATAL, "oom", "store: out of memory");
     for (size_t i = 0; i < n; i++) {
-        const nw_item_t *it = recs[i].item;
-        nw_fp_input_t in = {.headline = it->headline, .body = it->body_text,
-                            .language = it->language};
-        if (!st->fp_ctx || !nw_fp_compute(st->fp_ctx, &st->fp_cfg, &in, &fps[i], err)) {
+        if (!nw_store_fingerprint(st, recs[i].item, &fps[i], err)) {
             free(fps);
             return false;
         }

@@ -58,6 +58,7 @@ typedef bool (*nw_store_join_fn)(const char *pair_key, const void *meta, size_t 
 typedef struct nw_store_opts {
     int window_h;        /* candidates within this many hours of an item (72) */
     int related_top_k;   /* related links per item (10) */
+    long event_max_bytes;/* events larger than this carry a stub of their item (0 = no limit) */
 } nw_store_opts_t;
 
 typedef struct nw_store_stats {

@@ -365,10 +365,7 @@ static nw_fp_t *batch_fps(nw_store_t *st, nw_store_rec_t *recs, const nw_fp_t *f
     memcpy(own, fps, n * sizeof *own);
     for (size_t k = 0; k < pj->n; k++) {
         size_t i = (size_t)(pj->recs[k] - recs);
-        const nw_item_t *it = recs[i].item;
-        nw_fp_input_t in = {.headline = it->headline, .body = it->body_text,
-                            .language = it->language};
-        if (!nw_fp_compute(st->fp_ctx, &st->fp_cfg, &in, &own[i], err)) {
+        if (!nw_store_fingerprint(st, recs[i].item, &own[i], err)) {
             free(own);
             return NULL;
         }

@@ -22,9 +22,16 @@ struct nw_store {
     nw_simindex_cfg_t sim_cfg;
     int64_t idf_loaded_us;
     int64_t maintained_us;
+    long event_max_bytes;      /* see nw_store_opts_t */
     /* AP halves */
     nw_store_join_fn join;
 };
+
+/* The similarity fingerprint of an item, from at most NW_STORE_FP_TEXT bytes
+ * of its text (news stories are far shorter; a 10 MB body would otherwise
+ * cost ~200 MB of scratch memory to fingerprint). */
+#define NW_STORE_FP_TEXT (256u * 1024u)
+bool nw_store_fingerprint(nw_store_t *st, const nw_item_t *it, nw_fp_t *out, nw_err_t *err);
 
 /* One attempt at recs[0..n) in one transaction (store_batch.c). fps[i] is
  * the fingerprint of recs[i]. */

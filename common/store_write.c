@@ -426,6 +426,12 @@ static void add_event(batch_t *b, size_t i, nw_copybuf_t *obuf, pending_events_t
                         .removed = !strcmp(rs->kind, "killed") ? s->versions : NULL};
     size_t blen = 0;
     char *body = nw_event_body(&in, &blen);
+    long max = b->st->event_max_bytes;
+    if (body && max > 0 && blen + 4096 > (size_t)max) { /* + headers and key */
+        free(body);
+        in.omit_item = true;
+        body = nw_event_body(&in, &blen);
+    }
     json_decref(links);
     snprintf(type, sizeof type, NW_EVENT_TYPE_PREFIX "%s", rs->kind);
     char *key = story_key(it);

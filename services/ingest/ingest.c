@@ -29,6 +29,7 @@ typedef struct inmsg {
 typedef struct app {
     const nw_config_t *cfg;
     volatile sig_atomic_t *stop;
+    volatile sig_atomic_t *give_up; /* abandon sends still waiting (shutdown) */
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     nw_store_t *store;
@@ -352,9 +353,19 @@ static void add_dead_letter(app_t *app, nw_outmsg_t *om, inmsg_t *im)
     const void *v;
     size_t n;
     for (size_t i = 0; h && rd_kafka_header_get_all(h, i, &name, &v, &n) == 0 &&
-                       om->nheaders < NW_OUT_MAX_HEADERS - 12;
+                       om->nheaders < NW_OUT_MAX_HEADERS - 13;
          i++)
         nw_outmsg_header(om, name, v, n); /* name lives as long as the message */
+    /* Too big for the dead-letter topic: its first bytes, and the size; the
+     * whole payload stays in the raw topic (newswire-replay reads it there).
+     * Otherwise the broker would refuse it forever and stall the partition. */
+    size_t max = app->cfg->event_max_bytes > 8192 ? (size_t)app->cfg->event_max_bytes - 8192 : 0;
+    if (max && om->value_len > max) {
+        char size[24];
+        snprintf(size, sizeof size, "%zu", om->value_len);
+        nw_outmsg_header_str(om, "newswire.dlq.truncated", size);
+        om->value_len = max;
+    }
     char part[16], off[24];
     snprintf(part, sizeof part, "%d", (int)m->partition);
     snprintf(off, sizeof off, "%lld", (long long)m->offset);
@@ -540,7 +551,7 @@ static bool process_batch(app_t *app)
     }
     nw_err_t err = {0};
     int64_t deadline = *app->stop ? nw_now_us() + app->cfg->shutdown_timeout_ms * 1000 / 2 : 0;
-    bool sent = nw_kafka_send_all(app->producer, out, nout, deadline, NULL,
+    bool sent = nw_kafka_send_all(app->producer, out, nout, deadline, app->give_up,
                                   (int)app->cfg->retry_max_ms, &err);
     for (size_t i = 0; i < nout; i++)
         nw_outmsg_clear(&out[i]);
@@ -649,7 +660,8 @@ static int start(app_t *app)
     }
     nw_telemetry_db_ok();
     nw_store_opts_t opts = {.window_h = (int)cfg->similarity_window_h,
-                            .related_top_k = (int)cfg->related_top_k};
+                            .related_top_k = (int)cfg->related_top_k,
+                            .event_max_bytes = cfg->event_max_bytes};
     nw_store_set_opts(app->store, &opts);
     nw_store_set_join(app->store, join_halves);
     app->producer = nw_kafka_producer_new(cfg, &err);
@@ -728,9 +740,10 @@ static void shutdown_app(app_t *app)
                 NW_LI("dead_letters", app->dead_letters));
 }
 
-int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop)
+int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop,
+                  volatile sig_atomic_t *give_up)
 {
-    app_t app = {.cfg = cfg, .stop = stop};
+    app_t app = {.cfg = cfg, .stop = stop, .give_up = give_up};
     /* The endpoint comes first: /healthz answers (and /readyz says why not
      * ready) while the connections are being made. */
     nw_telemetry_init();

@@ -33,7 +33,7 @@
 
 static const char *const settings[] = {
     "kafka.brokers", "pg.dsn", "group.id", "client.id", "topic.raw", "topic.enriched",
-    "topic.dlq", "batch.size", "batch.max.bytes", "batch.wait.ms", "shutdown.timeout.ms", "retry.max.ms",
+    "topic.dlq", "batch.size", "batch.max.bytes", "event.max.bytes", "batch.wait.ms", "shutdown.timeout.ms", "retry.max.ms",
     "outbox.sweep.s", "similarity.window.h", "related.top.k", "http.addr", "log.level",
     "replica.id", "migrations.dir", "test.hook", NULL};
 
@@ -58,14 +58,22 @@ static void on_signal(int sig)
 /* librdkafka's close and destroy can block forever when the broker is gone
  * (librdkafka#4519, present in 2.0.2): after the first signal a watchdog
  * ends the process once the drain deadline has passed. */
+static volatile sig_atomic_t give_up_sending;
+
 static void *watchdog(void *arg)
 {
     long timeout_ms = *(long *)arg;
     while (!stop_requested && !run_finished)
         usleep(50000);
-    int64_t until = nw_now_us() + timeout_ms * 1000;
-    while (nw_now_us() < until && !run_finished)
+    int64_t start = nw_now_us(), until = start + timeout_ms * 1000;
+    while (nw_now_us() < until && !run_finished) {
+        /* half the deadline gone: a send still waiting for the broker gives
+         * up (offsets not stored: the batch is replayed later), so the rest
+         * of the shutdown gets the other half */
+        if (nw_now_us() > start + timeout_ms * 500)
+            give_up_sending = 1;
         usleep(50000);
+    }
     if (run_finished)
         return NULL;
     nw_log_error("shutdown deadline passed, exiting", NW_LI("deadline_ms", timeout_ms));
@@ -113,7 +121,7 @@ int main(int argc, char **argv)
     long deadline = cfg.shutdown_timeout_ms;
     bool have_wd = pthread_create(&wd, NULL, watchdog, &deadline) == 0;
 
-    rc = nw_ingest_run(&cfg, &stop_requested);
+    rc = nw_ingest_run(&cfg, &stop_requested, &give_up_sending);
     run_finished = 1;
     if (have_wd)
         pthread_join(wd, NULL);

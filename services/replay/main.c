@@ -170,7 +170,7 @@ static bool matches(const selection_t *sel, const rd_kafka_message_t *m, const c
 static bool added_header(const char *name)
 {
     return !strncmp(name, "__connect.errors.", 17) || !strncmp(name, "newswire.error.", 15) ||
-           !strcmp(name, "newswire-replayed-from");
+           !strcmp(name, "newswire-replayed-from") || !strcmp(name, "newswire.dlq.truncated");
 }
 
 /* JSON string body (for the --dry-run listing, one JSON object per line). */
@@ -191,11 +191,14 @@ static void print_json_str(const char *s)
 typedef struct replay {
     const nw_config_t *cfg;
     rd_kafka_t *producer;
+    rd_kafka_t *fetcher;             /* reads originals of truncated dead letters (lazily) */
     rd_kafka_message_t *held[CHUNK]; /* the records being sent: their headers are borrowed */
+    rd_kafka_message_t *orig[CHUNK]; /* the original raw message when the dead letter was cut */
     nw_outmsg_t out[CHUNK];
     char from[CHUNK][300];
     size_t n;
     size_t sent;
+    size_t lost;                     /* cut dead letters whose original is gone */
 } replay_t;
 
 static bool flush_out(replay_t *r)
@@ -211,9 +214,51 @@ static bool flush_out(replay_t *r)
     for (size_t i = 0; i < r->n; i++) {
         nw_outmsg_clear(&r->out[i]);
         rd_kafka_message_destroy(r->held[i]);
+        if (r->orig[i])
+            rd_kafka_message_destroy(r->orig[i]);
+        r->orig[i] = NULL;
     }
     r->n = 0;
     return ok;
+}
+
+/* A dead letter too big for the DLQ topic carries only the first bytes of its
+ * payload (header newswire.dlq.truncated); the whole one is still in the raw
+ * topic, at the position its context headers name. NULL when it is gone
+ * (retention) or unreadable. */
+static rd_kafka_message_t *fetch_original(replay_t *r, rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_headers(m, &h);
+    char topic[256], part[32], off[32];
+    if (!*header(h, "__connect.errors.topic", topic, sizeof topic) ||
+        !*header(h, "__connect.errors.partition", part, sizeof part) ||
+        !*header(h, "__connect.errors.offset", off, sizeof off))
+        return NULL;
+    nw_err_t err = {0};
+    if (!r->fetcher && !(r->fetcher = nw_kafka_consumer_new(r->cfg, NULL, NULL, &err)))
+        return NULL;
+    int32_t p = (int32_t)atoi(part);
+    int64_t o = atoll(off);
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tp, topic, p)->offset = o;
+    rd_kafka_assign(r->fetcher, tp);
+    rd_kafka_topic_partition_list_destroy(tp);
+    rd_kafka_message_t *got = NULL;
+    int64_t until = nw_now_us() + 15000000;
+    while (!got && nw_now_us() < until) {
+        rd_kafka_message_t *x = rd_kafka_consumer_poll(r->fetcher, 200);
+        if (!x)
+            continue;
+        if (!x->err && x->partition == p && x->offset == o)
+            got = x;
+        else
+            rd_kafka_message_destroy(x);
+        if (x && !x->err && x->offset > o)
+            break; /* compacted or deleted */
+    }
+    rd_kafka_assign(r->fetcher, NULL);
+    return got;
 }
 
 static bool add_replay(replay_t *r, rd_kafka_message_t *m)
@@ -228,6 +273,23 @@ static bool add_replay(replay_t *r, rd_kafka_message_t *m)
     om->value_len = m->len;
     rd_kafka_headers_t *h = NULL;
     rd_kafka_message_headers(m, &h);
+    char cut[32];
+    r->orig[r->n] = NULL;
+    if (*header(h, "newswire.dlq.truncated", cut, sizeof cut)) {
+        rd_kafka_message_t *o = fetch_original(r, m);
+        if (!o || o->len != (size_t)atoll(cut)) {
+            nw_log_error("dead letter was cut and its original is no longer in the raw topic",
+                         NW_LI("partition", m->partition), NW_LI("offset", m->offset));
+            if (o)
+                rd_kafka_message_destroy(o);
+            r->lost++;
+            rd_kafka_message_destroy(m);
+            return true; /* skip it; the run ends with a non-zero status */
+        }
+        r->orig[r->n] = o;
+        om->value = o->payload;
+        om->value_len = o->len;
+    }
     const char *name;
     const void *v;
     size_t n;
@@ -425,6 +487,12 @@ int main(int argc, char **argv)
         rd_kafka_flush(r->producer, 10000);
         rd_kafka_destroy(r->producer);
     }
+    if (r->fetcher) {
+        rd_kafka_consumer_close(r->fetcher);
+        rd_kafka_destroy(r->fetcher);
+    }
+    if (rc == 0 && r->lost)
+        rc = 1;
     free(r);
     free(args);
     nw_config_free(&cfg);

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 
 import psycopg2  # noqa: E402
-from confluent_kafka import Consumer, TopicPartition  # noqa: E402
+from confluent_kafka import KafkaException, Consumer, TopicPartition  # noqa: E402
 
 import genfeed  # noqa: E402
 import nwlib  # noqa: E402
@@ -88,6 +88,25 @@ def ensure_services():
 
 # ---- the feed -----------------------------------------------------------------
 
+
+
+def ends_of(topic, attempts=30):
+    """High watermarks of every partition of a topic. Right after a broker
+    restart the leaders are still being elected (NOT_LEADER_FOR_PARTITION,
+    LEADER_NOT_AVAILABLE): ask again for a while."""
+    last = None
+    for _ in range(attempts):
+        c = Consumer({"bootstrap.servers": nwlib.brokers(), "group.id": "wm-" + uuid.uuid4().hex})
+        try:
+            md = c.list_topics(topic, timeout=10)
+            return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                    for p in md.topics[topic].partitions}
+        except KafkaException as e:
+            last = e
+            time.sleep(1)
+        finally:
+            c.close()
+    raise last
 
 class Feed:
     """genfeed's items (payloads kept for the audit) written as NDJSON."""
@@ -168,13 +187,7 @@ class Replay:
         return round(time.time() - t, 2)
 
     def raw_end(self):
-        c = Consumer({"bootstrap.servers": nwlib.brokers(), "group.id": "wm-" + uuid.uuid4().hex})
-        try:
-            md = c.list_topics(self.env.raw, timeout=10)
-            return {p: c.get_watermark_offsets(TopicPartition(self.env.raw, p), timeout=10)[1]
-                    for p in md.topics[self.env.raw].partitions}
-        finally:
-            c.close()
+        return ends_of(self.env.raw)
 
     def wait_finished(self, procs, timeout=300):
         """Every raw message consumed and committed, every outbox event sent."""
@@ -204,9 +217,7 @@ class Replay:
         c = Consumer({"bootstrap.servers": nwlib.brokers(), "group.id": "audit-" + uuid.uuid4().hex,
                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
         try:
-            md = c.list_topics(topic, timeout=10)
-            ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                    for p in md.topics[topic].partitions}
+            ends = ends_of(topic)
             c.assign([TopicPartition(topic, p, 0) for p in ends])
             left = {p: e for p, e in ends.items() if e > 0}
             out = []
