@@ -240,8 +240,8 @@ bool nw_pg_copy(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, nw
         PQputCopyEnd(conn, "newswire: could not send COPY data");
         while ((res = PQgetResult(conn)))
             PQclear(res);
-        return nw_err_set(err, NW_ERR_TRANSIENT, "pg-connection", "COPY %s: %s",
-                          table_and_columns, PQerrorMessage(conn));
+        return nw_err_set(err, NW_ERR_TRANSIENT, "pg-connection", "COPY %s: %s", table_and_columns,
+                          PQerrorMessage(conn));
     }
     if (PQputCopyEnd(conn, NULL) != 1)
         return nw_err_set(err, NW_ERR_TRANSIENT, "pg-connection", "COPY %s end: %s",
@@ -264,6 +264,51 @@ bool nw_pg_copy(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, nw
         PQclear(res);
     }
     return ok;
+}
+
+static void add_param(nw_pg_params_t *p, char *v, bool is_null)
+{
+    if (p->n == NW_PG_MAX_PARAMS || (!v && !is_null)) {
+        free(v);
+        p->oom = true;
+        return;
+    }
+    p->v[p->n++] = v;
+}
+
+void nw_pg_add_int8s(nw_pg_params_t *p, const int64_t *v, size_t n)
+{
+    add_param(p, nw_pg_int8_array(v, n), false);
+}
+
+void nw_pg_add_texts(nw_pg_params_t *p, const char *const *v, size_t n)
+{
+    add_param(p, nw_pg_text_array(v, n), false);
+}
+
+void nw_pg_add_str(nw_pg_params_t *p, const char *s)
+{
+    add_param(p, s ? strdup(s) : NULL, s == NULL);
+}
+
+void nw_pg_params_free(nw_pg_params_t *p)
+{
+    for (int i = 0; i < p->n; i++)
+        free(p->v[i]);
+    p->n = 0;
+    p->oom = false;
+}
+
+PGresult *nw_pg_run(PGconn *conn, const char *sql, nw_pg_params_t *p, ExecStatusType want,
+                    const char *what, nw_err_t *err)
+{
+    PGresult *r = NULL;
+    if (p->oom)
+        nw_err_set(err, NW_ERR_FATAL, "oom", "%s: out of memory building parameters", what);
+    else
+        r = nw_pg_query(conn, sql, p->n, (const char *const *)p->v, want, what, err);
+    nw_pg_params_free(p);
+    return r;
 }
 
 char *nw_pg_int8_array(const int64_t *v, size_t n)

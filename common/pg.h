@@ -41,15 +41,15 @@ typedef struct nw_copybuf {
     size_t len;
     size_t cap;
     size_t rows;
-    bool oom;  /* an allocation failed: the payload must not be sent */
+    bool oom; /* an allocation failed: the payload must not be sent */
 } nw_copybuf_t;
 
-void nw_copy_init(nw_copybuf_t *b);          /* empty buffer with the binary header */
+void nw_copy_init(nw_copybuf_t *b); /* empty buffer with the binary header */
 void nw_copy_free(nw_copybuf_t *b);
 void nw_copy_row(nw_copybuf_t *b, int nfields);
 void nw_copy_null(nw_copybuf_t *b);
-void nw_copy_bytes(nw_copybuf_t *b, const void *p, size_t n);    /* bytea, or text as is */
-void nw_copy_text(nw_copybuf_t *b, const char *s);               /* NULL -> SQL NULL */
+void nw_copy_bytes(nw_copybuf_t *b, const void *p, size_t n); /* bytea, or text as is */
+void nw_copy_text(nw_copybuf_t *b, const char *s);            /* NULL -> SQL NULL */
 void nw_copy_int8(nw_copybuf_t *b, int64_t v);
 void nw_copy_int4(nw_copybuf_t *b, int32_t v);
 void nw_copy_int2(nw_copybuf_t *b, int16_t v);
@@ -65,6 +65,26 @@ void nw_copy_time_us(nw_copybuf_t *b, int64_t unix_us);
 /* Send `COPY <table_and_columns> FROM STDIN (FORMAT binary)` with the rows of
  * b (adds the trailer). A buffer without rows sends nothing. */
 bool nw_pg_copy(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, nw_err_t *err);
+
+/* The parameters of one statement, owned until nw_pg_run(): array literals
+ * built from C arrays (for `unnest($1::bigint[], $2::text[])`), or scalars. */
+#define NW_PG_MAX_PARAMS 16
+typedef struct nw_pg_params {
+    char *v[NW_PG_MAX_PARAMS];
+    int n;
+    bool oom;
+} nw_pg_params_t;
+
+void nw_pg_add_int8s(nw_pg_params_t *p, const int64_t *v, size_t n);
+void nw_pg_add_texts(nw_pg_params_t *p, const char *const *v, size_t n);
+void nw_pg_add_str(nw_pg_params_t *p, const char *s); /* NULL -> SQL NULL */
+
+void nw_pg_params_free(nw_pg_params_t *p);
+
+/* Run `sql` with the parameters, then free them (also on failure). Returns
+ * the result (caller PQclear()s) or NULL with err filled. */
+PGresult *nw_pg_run(PGconn *conn, const char *sql, nw_pg_params_t *p, ExecStatusType want,
+                    const char *what, nw_err_t *err);
 
 /* PostgreSQL array literals for parameters such as `unnest($1::text[])`.
  * Both return malloc'd strings the caller frees (NULL when out of memory). */

@@ -145,8 +145,10 @@ bool nw_store_fingerprint(nw_store_t *st, const nw_item_t *it, nw_fp_t *out, nw_
         while (len > 0 && ((unsigned char)it->body_text[len] & 0xC0) == 0x80)
             len--; /* cut on a UTF-8 character boundary */
     }
-    nw_fp_input_t in = {.headline = it->headline, .body = len ? it->body_text : NULL,
-                        .body_len = len, .language = it->language};
+    nw_fp_input_t in = {.headline = it->headline,
+                        .body = len ? it->body_text : NULL,
+                        .body_len = len,
+                        .language = it->language};
     if (!st->fp_ctx)
         return nw_err_set(err, NW_ERR_FATAL, "oom", "store: no fingerprint context");
     return nw_fp_compute(st->fp_ctx, &st->fp_cfg, &in, out, err);
@@ -186,8 +188,8 @@ static bool put_range(nw_store_t *st, nw_store_rec_t *recs, const nw_fp_t *fps, 
             recs[0].outcome = NW_REC_FAILED;
             recs[0].err = e;
             st->stats.failed_rows++;
-            nw_log_warn("row refused by PostgreSQL", NW_LS("code", e.code),
-                        NW_LS("reason", e.msg), NW_LS("story_id", recs[0].item->story_id));
+            nw_log_warn("row refused by PostgreSQL", NW_LS("code", e.code), NW_LS("reason", e.msg),
+                        NW_LS("story_id", recs[0].item->story_id));
             return true;
         }
         size_t half = n / 2;
@@ -243,14 +245,13 @@ bool nw_store_mark_sent(nw_store_t *st, const nw_events_t *events, nw_err_t *err
     const char **ids = malloc(events->n * sizeof *ids);
     for (size_t i = 0; i < events->n; i++)
         ids[i] = events->v[i].id;
-    char *a = nw_pg_text_array(ids, events->n);
+    nw_pg_params_t pp = {0};
+    nw_pg_add_texts(&pp, ids, events->n);
     free(ids);
-    const char *params[1] = {a};
-    PGresult *r = nw_pg_query(st->conn,
-                              "UPDATE outbox SET sent_at = now()"
-                              " WHERE event_id = ANY($1::uuid[]) AND sent_at IS NULL",
-                              1, params, PGRES_COMMAND_OK, "mark events sent", err);
-    free(a);
+    PGresult *r = nw_pg_run(st->conn,
+                            "UPDATE outbox SET sent_at = now()"
+                            " WHERE event_id = ANY($1::uuid[]) AND sent_at IS NULL",
+                            &pp, PGRES_COMMAND_OK, "mark events sent", err);
     PQclear(r);
     return r != NULL;
 }

@@ -28,7 +28,7 @@ int64_t nw_batch_order(const nw_item_t *it)
 
 typedef struct strmap {
     uint64_t *hash;
-    int *val;   /* -1 = empty */
+    int *val; /* -1 = empty */
     size_t cap;
 } strmap_t;
 
@@ -64,8 +64,7 @@ static uint64_t key3(const char *a, const char *b, const char *c)
 
 /* Find the slot of hash h; `eq` confirms a candidate (64-bit hashes of
  * distinct keys can collide, so the caller checks the strings). */
-static int strmap_get(const strmap_t *m, uint64_t h, bool (*eq)(int, const void *),
-                      const void *ctx)
+static int strmap_get(const strmap_t *m, uint64_t h, bool (*eq)(int, const void *), const void *ctx)
 {
     for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         if (m->val[i] < 0)
@@ -205,21 +204,20 @@ static bool load_stories(PGconn *conn, batch_t *b, nw_err_t *err)
         ps[i] = b->stories[i].provider;
         ids[i] = b->stories[i].story_id;
     }
-    char *a1 = nw_pg_text_array(ps, b->nstories), *a2 = nw_pg_text_array(ids, b->nstories);
+    nw_pg_params_t pp = {0};
+    nw_pg_add_texts(&pp, ps, b->nstories);
+    nw_pg_add_texts(&pp, ids, b->nstories);
     free(ps);
     free(ids);
-    const char *params[2] = {a1, a2};
-    PGresult *r = nw_pg_query(
-        conn,
-        "SELECT k.i - 1, s.story_pk, s.current_version_pk, s.current_order, s.pubstatus,"
-        "       s.cluster_id, v.version"
-        "  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(p, id, i)"
-        "  JOIN stories s ON s.provider = k.p AND s.story_id = k.id"
-        "  LEFT JOIN item_versions v ON v.version_pk = s.current_version_pk"
-        " ORDER BY s.story_pk FOR UPDATE OF s",
-        2, params, PGRES_TUPLES_OK, "load stories", err);
-    free(a1);
-    free(a2);
+    PGresult *r =
+        nw_pg_run(conn,
+                  "SELECT k.i - 1, s.story_pk, s.current_version_pk, s.current_order, s.pubstatus,"
+                  "       s.cluster_id, v.version"
+                  "  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(p, id, i)"
+                  "  JOIN stories s ON s.provider = k.p AND s.story_id = k.id"
+                  "  LEFT JOIN item_versions v ON v.version_pk = s.current_version_pk"
+                  " ORDER BY s.story_pk FOR UPDATE OF s",
+                  &pp, PGRES_TUPLES_OK, "load stories", err);
     if (!r)
         return false;
     for (int row = 0; row < PQntuples(r); row++) {
@@ -257,18 +255,17 @@ static bool load_existing_versions(PGconn *conn, batch_t *b, nw_err_t *err)
     }
     bool ok = true;
     if (m > 0) {
-        char *a1 = nw_pg_text_array(ps, m), *a2 = nw_pg_text_array(ids, m),
-             *a3 = nw_pg_text_array(vs, m);
-        const char *params[3] = {a1, a2, a3};
-        PGresult *r = nw_pg_query(
+        nw_pg_params_t pp = {0};
+        nw_pg_add_texts(&pp, ps, m);
+        nw_pg_add_texts(&pp, ids, m);
+        nw_pg_add_texts(&pp, vs, m);
+        PGresult *r = nw_pg_run(
             conn,
             "SELECT k.i - 1, v.version_pk"
             "  FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(p, id, ver, i)"
-            "  JOIN item_versions v ON v.provider = k.p AND v.story_id = k.id AND v.version = k.ver",
-            3, params, PGRES_TUPLES_OK, "load versions", err);
-        free(a1);
-        free(a2);
-        free(a3);
+            "  JOIN item_versions v ON v.provider = k.p AND v.story_id = k.id AND v.version = "
+            "k.ver",
+            &pp, PGRES_TUPLES_OK, "load versions", err);
         ok = r != NULL;
         for (int row = 0; ok && row < PQntuples(r); row++) {
             long k = atol(PQgetvalue(r, row, 0));
@@ -298,23 +295,22 @@ static bool load_resend_events(PGconn *conn, batch_t *b, pending_events_t *pend,
             pks[m++] = b->recs[i].version_pk;
     bool ok = true;
     if (m > 0) {
-        char *a = nw_pg_int8_array(pks, m);
-        const char *params[1] = {a};
-        PGresult *r = nw_pg_query(
+        nw_pg_params_t pp = {0};
+        nw_pg_add_int8s(&pp, pks, m);
+        PGresult *r = nw_pg_run(
             conn,
             "SELECT version_pk, event_id, event_type, msg_key, body,"
             "       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
             "  FROM outbox WHERE version_pk = ANY($1::bigint[]) ORDER BY outbox_pk",
-            1, params, PGRES_TUPLES_OK, "load original events", err);
-        free(a);
+            &pp, PGRES_TUPLES_OK, "load original events", err);
         ok = r != NULL;
         for (int row = 0; ok && row < PQntuples(r); row++) {
             size_t blen = (size_t)PQgetlength(r, row, 4);
             char *body = malloc(blen + 1);
             memcpy(body, PQgetvalue(r, row, 4), blen + 1);
             nw_pending_push(pend, atoll(PQgetvalue(r, row, 0)), PQgetvalue(r, row, 1),
-                         PQgetvalue(r, row, 2), PQgetvalue(r, row, 5),
-                         strdup(PQgetvalue(r, row, 3)), body, blen);
+                            PQgetvalue(r, row, 2), PQgetvalue(r, row, 5),
+                            strdup(PQgetvalue(r, row, 3)), body, blen);
         }
         PQclear(r);
     }
@@ -348,7 +344,6 @@ static void emit_events(batch_t *b, pending_events_t *pend, nw_events_t *out)
         }
     }
 }
-
 
 /* Fingerprints of the recs now carrying a joined AP item (computed from the
  * joined body); the others keep the caller's. */
@@ -386,8 +381,8 @@ bool nw_store_try_batch(nw_store_t *st, nw_store_rec_t *recs, const nw_fp_t *fps
     pending_events_t pend = {0};
     nw_store_stats_t before = st->stats;
     batch_t b = {.st = st, .recs = recs, .n = n};
-    bool ok = nw_pg_exec(conn, "BEGIN", "begin", err) &&
-              nw_store_parts_resolve(st, recs, n, &pj, err);
+    bool ok =
+        nw_pg_exec(conn, "BEGIN", "begin", err) && nw_store_parts_resolve(st, recs, n, &pj, err);
     nw_fp_t *own = ok ? batch_fps(st, recs, fps, n, &pj, err) : NULL;
     ok = ok && own;
     if (ok) {

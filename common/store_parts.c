@@ -22,9 +22,9 @@ static bool is_half(const nw_store_t *st, const nw_store_rec_t *r)
 
 /* Join meta and body payloads into a new item owned by `pj`; point rec at
  * it (and at its envelope payload). */
-static bool join_into(nw_store_t *st, nw_store_parts_t *pj, nw_store_rec_t *rec,
-                      const char *key, const void *meta, size_t meta_len, const void *body,
-                      size_t body_len, nw_err_t *err)
+static bool join_into(nw_store_t *st, nw_store_parts_t *pj, nw_store_rec_t *rec, const char *key,
+                      const void *meta, size_t meta_len, const void *body, size_t body_len,
+                      nw_err_t *err)
 {
     size_t k = pj->n++;
     pj->items = realloc(pj->items, pj->n * sizeof *pj->items); /* pointers: recs keep them */
@@ -36,8 +36,7 @@ static bool join_into(nw_store_t *st, nw_store_parts_t *pj, nw_store_rec_t *rec,
     pj->raws[k] = NULL;
     pj->items[k] = calloc(1, sizeof *pj->items[k]);
     size_t raw_len = 0;
-    if (!st->join(key, meta, meta_len, body, body_len, pj->items[k], &pj->raws[k], &raw_len,
-                  err)) {
+    if (!st->join(key, meta, meta_len, body, body_len, pj->items[k], &pj->raws[k], &raw_len, err)) {
         nw_item_free(pj->items[k]);
         free(pj->items[k]);
         free(pj->raws[k]);
@@ -125,37 +124,38 @@ bool nw_store_parts_resolve(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_s
             ids[a] = it->part == NW_PART_META ? it->story_id : "";
             vs[a] = it->version ? it->version : "";
         }
-        char *a1 = nw_pg_text_array(keys, nalone), *a2 = nw_pg_int8_array(parts, nalone),
-             *a3 = nw_pg_text_array(ps, nalone), *a4 = nw_pg_text_array(ids, nalone),
-             *a5 = nw_pg_text_array(vs, nalone);
-        const char *params[5] = {a1, a2, a3, a4, a5};
         /* Two halves of one pair may arrive on two replicas at once: a lock
          * per pair key (sorted, taken before any other lock of the batch)
          * makes the second wait and then see the first one's row. */
-        PGresult *r = nw_pg_query(st->conn,
-                                  "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT"
-                                  " hashtextextended(k, 1112) AS h FROM unnest($1::text[]) k) s"
-                                  " ORDER BY h",
-                                  1, params, PGRES_TUPLES_OK, "lock AP halves", err);
+        nw_pg_params_t pp = {0};
+        nw_pg_add_texts(&pp, keys, nalone);
+        PGresult *r = nw_pg_run(st->conn,
+                                "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT"
+                                " hashtextextended(k, 1112) AS h FROM unnest($1::text[]) k) s"
+                                " ORDER BY h",
+                                &pp, PGRES_TUPLES_OK, "lock AP halves", err);
         ok = r != NULL;
         PQclear(r);
-        r = !ok ? NULL : nw_pg_query(
-            st->conn,
-            "SELECT k.i - 1, p.raw,"
-            "       EXISTS (SELECT 1 FROM item_versions v WHERE v.provider = k.pv"
-            "                  AND v.story_id = k.sid AND v.version = k.ver)"
-            "  FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[])"
-            "       WITH ORDINALITY AS k(key, part, pv, sid, ver, i)"
-            "  LEFT JOIN LATERAL (SELECT raw FROM pending_parts q"
-            "                      WHERE q.pair_key = k.key AND q.part = k.part FOR UPDATE) p"
-            "    ON true"
-            " ORDER BY k.i",
-            5, params, PGRES_TUPLES_OK, "find AP halves", err);
-        free(a1);
-        free(a2);
-        free(a3);
-        free(a4);
-        free(a5);
+        r = NULL;
+        if (ok) {
+            nw_pg_add_texts(&pp, keys, nalone);
+            nw_pg_add_int8s(&pp, parts, nalone);
+            nw_pg_add_texts(&pp, ps, nalone);
+            nw_pg_add_texts(&pp, ids, nalone);
+            nw_pg_add_texts(&pp, vs, nalone);
+            r = nw_pg_run(
+                st->conn,
+                "SELECT k.i - 1, p.raw,"
+                "       EXISTS (SELECT 1 FROM item_versions v WHERE v.provider = k.pv"
+                "                  AND v.story_id = k.sid AND v.version = k.ver)"
+                "  FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[])"
+                "       WITH ORDINALITY AS k(key, part, pv, sid, ver, i)"
+                "  LEFT JOIN LATERAL (SELECT raw FROM pending_parts q"
+                "                      WHERE q.pair_key = k.key AND q.part = k.part FOR UPDATE) p"
+                "    ON true"
+                " ORDER BY k.i",
+                &pp, PGRES_TUPLES_OK, "find AP halves", err);
+        }
         ok = ok && r != NULL;
         nw_copybuf_t hold;
         nw_copy_init(&hold);
@@ -180,14 +180,13 @@ bool nw_store_parts_resolve(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_s
                 continue;
             }
             size_t plen = 0;
-            unsigned char *partner = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, 1),
-                                                     &plen);
+            unsigned char *partner =
+                PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, 1), &plen);
             bool meta = rec->item->part == NW_PART_META;
             nw_err_t e = {0};
-            if (partner &&
-                join_into(st, pj, rec, rec->item->pair_key, meta ? rec->raw : partner,
-                          meta ? rec->raw_len : plen, meta ? partner : rec->raw,
-                          meta ? plen : rec->raw_len, &e)) {
+            if (partner && join_into(st, pj, rec, rec->item->pair_key, meta ? rec->raw : partner,
+                                     meta ? rec->raw_len : plen, meta ? partner : rec->raw,
+                                     meta ? plen : rec->raw_len, &e)) {
                 del[ndel] = rec->item->pair_key;
                 delpart[ndel++] = parts[a];
             } else {
@@ -199,17 +198,16 @@ bool nw_store_parts_resolve(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_s
         ok = ok && nw_pg_copy(st->conn, "pending_parts (pair_key, part, raw)", &hold, err);
         nw_copy_free(&hold);
         if (ok && ndel > 0) {
-            char *d1 = nw_pg_text_array(del, ndel), *d2 = nw_pg_int8_array(delpart, ndel);
-            const char *dp[2] = {d1, d2};
-            PGresult *dr = nw_pg_query(st->conn,
-                                       "DELETE FROM pending_parts p USING unnest($1::text[],"
-                                       " $2::smallint[]) AS d(key, part)"
-                                       " WHERE p.pair_key = d.key AND p.part = d.part",
-                                       2, dp, PGRES_COMMAND_OK, "take AP halves", err);
+            nw_pg_params_t dp = {0};
+            nw_pg_add_texts(&dp, del, ndel);
+            nw_pg_add_int8s(&dp, delpart, ndel);
+            PGresult *dr = nw_pg_run(st->conn,
+                                     "DELETE FROM pending_parts p USING unnest($1::text[],"
+                                     " $2::smallint[]) AS d(key, part)"
+                                     " WHERE p.pair_key = d.key AND p.part = d.part",
+                                     &dp, PGRES_COMMAND_OK, "take AP halves", err);
             ok = dr != NULL;
             PQclear(dr);
-            free(d1);
-            free(d2);
         }
         free(del);
         free(delpart);

@@ -61,24 +61,23 @@ static bool load_kill_versions(PGconn *conn, batch_t *b, nw_err_t *err)
     }
     bool ok = true;
     if (m > 0) {
-        char *a = nw_pg_int8_array(pks, m);
-        const char *params[1] = {a};
-        PGresult *r = nw_pg_query(conn,
-                                  "SELECT story_pk, version_pk, version FROM item_versions"
-                                  " WHERE story_pk = ANY($1::bigint[])"
-                                  " ORDER BY story_pk, version_order, version_pk",
-                                  1, params, PGRES_TUPLES_OK, "load kill versions", err);
-        free(a);
+        nw_pg_params_t pp = {0};
+        nw_pg_add_int8s(&pp, pks, m);
+        PGresult *r = nw_pg_run(conn,
+                                "SELECT story_pk, version_pk, version FROM item_versions"
+                                " WHERE story_pk = ANY($1::bigint[])"
+                                " ORDER BY story_pk, version_order, version_pk",
+                                &pp, PGRES_TUPLES_OK, "load kill versions", err);
         ok = r != NULL;
         for (int row = 0; ok && row < PQntuples(r); row++) {
             int64_t spk = atoll(PQgetvalue(r, row, 0));
             for (size_t i = 0; i < b->nstories; i++) {
                 story_t *s = &b->stories[i];
                 if (s->exists && s->story_pk == spk && s->versions) {
-                    json_array_append_new(
-                        s->versions, json_pack("{s:I, s:s}", "version_pk",
-                                               (json_int_t)atoll(PQgetvalue(r, row, 1)),
-                                               "version", PQgetvalue(r, row, 2)));
+                    json_array_append_new(s->versions,
+                                          json_pack("{s:I, s:s}", "version_pk",
+                                                    (json_int_t)atoll(PQgetvalue(r, row, 1)),
+                                                    "version", PQgetvalue(r, row, 2)));
                     break;
                 }
             }
@@ -88,7 +87,6 @@ static bool load_kill_versions(PGconn *conn, batch_t *b, nw_err_t *err)
     free(pks);
     return ok;
 }
-
 
 static char *story_key(const nw_item_t *it)
 {
@@ -139,7 +137,6 @@ static const char *transition(story_t *s, const nw_store_rec_t *rec, json_t **pr
         kind = NULL; /* advisories and daybooks are stored, never published as news */
     return kind;
 }
-
 
 static bool is_new_rec(const batch_t *b, size_t i)
 {
@@ -230,9 +227,11 @@ static nw_link_meta_t meta_of(const batch_t *b, size_t i)
 {
     const nw_store_rec_t *rec = &b->recs[i];
     const story_t *s = &b->stories[b->rec_story[i]];
-    return (nw_link_meta_t){.version_pk = rec->version_pk, .story_pk = s->story_pk,
+    return (nw_link_meta_t){.version_pk = rec->version_pk,
+                            .story_pk = s->story_pk,
                             .cluster_id = s->exists || s->cluster_set ? s->cluster_id : 0,
-                            .provider = rec->item->provider, .story_id = rec->item->story_id,
+                            .provider = rec->item->provider,
+                            .story_id = rec->item->story_id,
                             .versioncreated = rec->item->versioncreated,
                             .headline = rec->item->headline,
                             .correction = rec->item->edit == NW_EDIT_CORRECTION};
@@ -283,11 +282,11 @@ static bool similarity(batch_t *b, nw_err_t *err)
         size_t off = b->cands.off[k], nc = b->cands.off[k + 1] - off;
         rs->cand_off = off;
         rs->links = malloc((nc + 1) * sizeof *rs->links);
-        rs->nlinks = nw_link_rank(&st->link_cfg, &b->fps[i], &meta, b->cands.cand + off, nc,
-                                  rs->links, nc);
+        rs->nlinks =
+            nw_link_rank(&st->link_cfg, &b->fps[i], &meta, b->cands.cand + off, nc, rs->links, nc);
         if (!s->exists && !s->cluster_set) {
-            s->cluster_id = nw_link_cluster_id(&st->link_cfg, &meta, b->cands.cand + off,
-                                               rs->links, rs->nlinks);
+            s->cluster_id = nw_link_cluster_id(&st->link_cfg, &meta, b->cands.cand + off, rs->links,
+                                               rs->nlinks);
             s->cluster_set = true;
         }
         rs->cluster = s->cluster_id;
@@ -351,21 +350,19 @@ static bool linkrows_write(PGconn *conn, linkrows_t *lr, bool run, nw_err_t *err
 {
     bool ok = true;
     if (run && lr->n > 0) {
-        char *a1 = nw_pg_int8_array(lr->from, lr->n), *a2 = nw_pg_int8_array(lr->to, lr->n),
-             *a3 = nw_pg_text_array(lr->rel, lr->n),
-             *a4 = nw_pg_text_array((const char *const *)lr->score, lr->n);
-        const char *params[4] = {a1, a2, a3, a4};
-        PGresult *r = nw_pg_query(conn,
-                                  "INSERT INTO links (from_version_pk, to_version_pk, relation, score)"
-                                  " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[],"
-                                  " $4::real[]) ON CONFLICT DO NOTHING",
-                                  4, params, PGRES_COMMAND_OK, "write links", err);
+        nw_pg_params_t pp = {0};
+        nw_pg_add_int8s(&pp, lr->from, lr->n);
+        nw_pg_add_int8s(&pp, lr->to, lr->n);
+        nw_pg_add_texts(&pp, lr->rel, lr->n);
+        nw_pg_add_texts(&pp, (const char *const *)lr->score, lr->n);
+        PGresult *r =
+            nw_pg_run(conn,
+                      "INSERT INTO links (from_version_pk, to_version_pk, relation, score)"
+                      " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[],"
+                      " $4::real[]) ON CONFLICT DO NOTHING",
+                      &pp, PGRES_COMMAND_OK, "write links", err);
         ok = r != NULL;
         PQclear(r);
-        free(a1);
-        free(a2);
-        free(a3);
-        free(a4);
     }
     for (size_t i = 0; i < lr->n; i++)
         free(lr->score[i]);
@@ -397,7 +394,9 @@ static json_t *event_links(const batch_t *b, size_t i)
                               "version_pk", (json_int_t)c->meta.version_pk, "provider",
                               c->meta.provider ? c->meta.provider : "", "story_id",
                               c->meta.story_id ? c->meta.story_id : "", "score",
-                              (double)(lk->r.score < 0 ? 0 : lk->r.score > 1 ? 1 : lk->r.score),
+                              (double)(lk->r.score < 0   ? 0
+                                       : lk->r.score > 1 ? 1
+                                                         : lk->r.score),
                               "cluster_id", (json_int_t)c->meta.cluster_id);
         if (c->meta.headline)
             json_object_set_new(o, "headline", json_string(c->meta.headline));
@@ -418,11 +417,18 @@ static void add_event(batch_t *b, size_t i, nw_copybuf_t *obuf, pending_events_t
     nw_event_id(it->provider, it->story_id, nw_batch_ver(it), rs->kind, uuid, id);
     int64_t now_us = nw_event_now(now);
     json_t *links = event_links(b, i);
-    nw_event_in_t in = {.kind = rs->kind, .id = id, .time = now, .item = it,
-                        .story_pk = s->story_pk, .version_pk = rec->version_pk,
-                        .cluster_id = rs->cluster, .topic = rec->topic,
-                        .partition = rec->partition, .offset = rec->offset,
-                        .previous = rs->previous, .links = links,
+    nw_event_in_t in = {.kind = rs->kind,
+                        .id = id,
+                        .time = now,
+                        .item = it,
+                        .story_pk = s->story_pk,
+                        .version_pk = rec->version_pk,
+                        .cluster_id = rs->cluster,
+                        .topic = rec->topic,
+                        .partition = rec->partition,
+                        .offset = rec->offset,
+                        .previous = rs->previous,
+                        .links = links,
                         .removed = !strcmp(rs->kind, "killed") ? s->versions : NULL};
     size_t blen = 0;
     char *body = nw_event_body(&in, &blen);
@@ -532,11 +538,14 @@ static bool update_stories(batch_t *b, nw_err_t *err)
     }
     bool ok = true;
     if (m > 0) {
-        char *a1 = nw_pg_int8_array(pk, m), *a2 = nw_pg_int8_array(cur, m),
-             *a3 = nw_pg_int8_array(ord, m), *a4 = nw_pg_text_array(ps, m),
-             *a5 = nw_pg_int8_array(fc, m), *a6 = nw_pg_int8_array(cl, m);
-        const char *params[6] = {a1, a2, a3, a4, a5, a6};
-        PGresult *r = nw_pg_query(
+        nw_pg_params_t pp = {0};
+        nw_pg_add_int8s(&pp, pk, m);
+        nw_pg_add_int8s(&pp, cur, m);
+        nw_pg_add_int8s(&pp, ord, m);
+        nw_pg_add_texts(&pp, ps, m);
+        nw_pg_add_int8s(&pp, fc, m);
+        nw_pg_add_int8s(&pp, cl, m);
+        PGresult *r = nw_pg_run(
             conn,
             "UPDATE stories s SET current_version_pk = NULLIF(u.cv, 0), current_order = u.co,"
             "       pubstatus = u.ps, updated_at = now(), cluster_id = u.cl,"
@@ -545,30 +554,22 @@ static bool update_stories(batch_t *b, nw_err_t *err)
             "  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[],"
             "              $6::bigint[]) AS u(pk, cv, co, ps, fc, cl)"
             " WHERE s.story_pk = u.pk",
-            6, params, PGRES_COMMAND_OK, "update stories", err);
+            &pp, PGRES_COMMAND_OK, "update stories", err);
         ok = r != NULL;
         PQclear(r);
-        free(a1);
-        free(a2);
-        free(a3);
-        free(a4);
-        free(a5);
-        free(a6);
     }
     if (ok && mk > 0) {
-        char *a1 = nw_pg_int8_array(kpk, mk), *a2 = nw_pg_text_array(kps, mk);
-        const char *params[2] = {a1, a2};
-        PGresult *r = nw_pg_query(
-            conn,
-            "UPDATE item_versions v SET pubstatus = u.ps,"
-            "       ninjs = jsonb_set(v.ninjs, '{pubstatus}', to_jsonb(u.ps))"
-            "  FROM unnest($1::bigint[], $2::text[]) AS u(pk, ps)"
-            " WHERE v.story_pk = u.pk AND v.pubstatus IS DISTINCT FROM u.ps",
-            2, params, PGRES_COMMAND_OK, "apply kill", err);
+        nw_pg_params_t pp = {0};
+        nw_pg_add_int8s(&pp, kpk, mk);
+        nw_pg_add_texts(&pp, kps, mk);
+        PGresult *r = nw_pg_run(conn,
+                                "UPDATE item_versions v SET pubstatus = u.ps,"
+                                "       ninjs = jsonb_set(v.ninjs, '{pubstatus}', to_jsonb(u.ps))"
+                                "  FROM unnest($1::bigint[], $2::text[]) AS u(pk, ps)"
+                                " WHERE v.story_pk = u.pk AND v.pubstatus IS DISTINCT FROM u.ps",
+                                &pp, PGRES_COMMAND_OK, "apply kill", err);
         ok = r != NULL;
         PQclear(r);
-        free(a1);
-        free(a2);
     }
     free(pk);
     free(cur);
