@@ -93,7 +93,10 @@ def committed_all(env, end):
 
 
 def test_hostile_input(env):
+    # the producer, the topics and event.max.bytes raised together: every
+    # dead letter keeps its whole payload (test_limits covers the cut)
     p = env.start_ingest(NEWSWIRE_KAFKA__PRODUCER_MESSAGE_MAX_BYTES=BIG,
+                         NEWSWIRE_EVENT_MAX_BYTES=BIG,
                          NEWSWIRE_KAFKA__CONSUMER_FETCH_MAX_BYTES=BIG,
                          NEWSWIRE_SHUTDOWN_TIMEOUT_MS=20000)
     wait_log(p, lambda l: l.get("msg") == "partitions assigned", timeout=60)
