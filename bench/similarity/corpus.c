@@ -322,9 +322,9 @@ static bool correct_one(char **v, size_t n)
                     }
             }
     for (size_t i = 0; i < n; i++)
-        for (char *p = v[i] + 1; *p; p++)
+        for (char *p = v[i][0] ? v[i] + 1 : v[i]; *p; p++)
             if (isupper((unsigned char)*p) && isspace((unsigned char)p[-1]) && islower((unsigned char)p[1]) &&
-                p[-2] != '.') {
+                (p - v[i] < 2 || p[-2] != '.')) {
                 char *e = p;
                 while (isalpha((unsigned char)*e))
                     e++;

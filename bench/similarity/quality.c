@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define XXH_INLINE_ALL
@@ -201,6 +202,92 @@ static size_t common_sorted(const uint64_t *a, size_t na, const uint64_t *b, siz
     return nw_fp_set_common(a, na, b, nb);
 }
 
+/* A labelled transformation that got another relation than its label (a
+ * next-period brief: any same-story relation). */
+static bool is_miss(bench_tx_t tx, nw_rel_t pred)
+{
+    switch (label_of(tx)) {
+    case L_DUP: return pred != NW_REL_DUPLICATE;
+    case L_UPD: return pred != NW_REL_UPDATE;
+    case L_NEAR: return pred != NW_REL_NEAR_DUPLICATE;
+    default: return pred >= NW_REL_NEAR_DUPLICATE;
+    }
+}
+
+/* SIMBENCH_DEBUG=1: one line per labelled pair that got another relation and
+ * per pair of different stories called a same-story relation, with the rule
+ * and the scores behind it; SIMBENCH_DEBUG=all: every labelled pair and every
+ * real corpus pair the bands find. SIMBENCH_DUMP=DIR also writes both
+ * texts (first line headline, then body) as DIR/<tx>-<item>-{old,new}.txt,
+ * for `newswire-compare --text OLD NEW`. */
+static void write_text(const char *dir, const char *tx, size_t item, const char *side, const char *h,
+                       const char *body)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-%zu-%s.txt", dir, tx, item, side);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    fprintf(f, "%s\n%s\n", h, body);
+    fclose(f);
+}
+
+static void debug_query(bench_t *b, bench_tx_t tx, nw_rel_t pred, size_t i, const char *h, const char *body,
+                       const nw_fp_t *q, const nw_link_meta_t *qm)
+{
+    nw_link_result_t dr;
+    const nw_fp_t *o = &b->fp[i];
+    nw_link_decide(&b->lcfg, q, qm, o, &b->meta[i], &dr);
+    fprintf(stderr,
+            "%s -> %s item %zu tokens %u/%u sh %u/%u flags %x/%x rule %s J=%.2f C(new<old)=%.2f "
+            "C(old<new)=%.2f lede=%.2f nums %u/%u common %zu ents %u/%u common %zu\n",
+            bench_tx_name(tx), nw_rel_name(pred), i, q->n_tokens, o->n_tokens, q->n_shingles, o->n_shingles,
+            q->flags, o->flags, dr.rule, dr.s.j, dr.s.c_ab, dr.s.c_ba, dr.s.lede_j, q->n_nums, o->n_nums,
+            nw_fp_set_common(q->nums, q->n_nums, o->nums, o->n_nums), q->n_ents, o->n_ents,
+            nw_fp_set_common(q->ents, q->n_ents, o->ents, o->n_ents));
+    const char *dir = getenv("SIMBENCH_DUMP");
+    if (dir && *dir) {
+        write_text(dir, bench_tx_name(tx), i, "old", b->items[i].headline, b->items[i].body);
+        write_text(dir, bench_tx_name(tx), i, "new", h, body);
+    }
+}
+
+/* First word of the company a brief's headline names: the headline up to the
+ * first ticker or period figure, after "CORRECTED - " and the "<" Reuters
+ * puts around unlisted names ("<FRANKLIN ... FUND> PAYOUT"). *len = 0 when
+ * the headline names none (an empty headline of a lower-case flash). */
+static const char *company_of(const char *headline, size_t *len)
+{
+    const char *p = headline;
+    if (!strncmp(p, "CORRECTED - ", 12))
+        p += 12;
+    while (*p == '<' || *p == ' ')
+        p++;
+    size_t n = strcspn(p, "<>0123456789");
+    size_t w = strcspn(p, " ");
+    *len = w < n ? w : n;
+    return p;
+}
+
+/* A pair of different stored stories called a same-story relation. */
+static void debug_pair(const bench_t *b, const char *kind, nw_rel_t p, size_t x, size_t y, const nw_link_result_t *r)
+{
+    const nw_fp_t *fx = &b->fp[x], *fy = &b->fp[y];
+    fprintf(stderr,
+            "%s %zu/%zu -> %s tokens %u/%u sh %u/%u flags %x/%x rule %s J=%.2f C(x<y)=%.2f C(y<x)=%.2f "
+            "lede=%.2f nums %u/%u common %zu ents %u/%u common %zu | %s | %s\n",
+            kind, x, y, nw_rel_name(p), fx->n_tokens, fy->n_tokens, fx->n_shingles, fy->n_shingles, fx->flags,
+            fy->flags, r->rule, r->s.j, r->s.c_ab, r->s.c_ba, r->s.lede_j, fx->n_nums, fy->n_nums,
+            nw_fp_set_common(fx->nums, fx->n_nums, fy->nums, fy->n_nums), fx->n_ents, fy->n_ents,
+            nw_fp_set_common(fx->ents, fx->n_ents, fy->ents, fy->n_ents), b->items[x].headline,
+            b->items[y].headline);
+    const char *dir = getenv("SIMBENCH_DUMP");
+    if (dir && *dir) {
+        write_text(dir, kind, x, "x", b->items[x].headline, b->items[x].body);
+        write_text(dir, kind, y, "y", b->items[y].headline, b->items[y].body);
+    }
+}
+
 int bench_quality(const char *train, const char *test, const char *out_path);
 
 int bench_quality(const char *train, const char *test, const char *out_path)
@@ -210,6 +297,8 @@ int bench_quality(const char *train, const char *test, const char *out_path)
         fprintf(stderr, "cannot read %s / %s\n", train, test);
         return 1;
     }
+    const char *dbg = getenv("SIMBENCH_DEBUG");
+    bool debug = dbg && *dbg && strcmp(dbg, "0") != 0, debug_all = debug && strcmp(dbg, "all") == 0;
     b->ctx = nw_fp_ctx_new();
     nw_fp_cfg_default(&b->fcfg);
     nw_link_cfg_default(&b->lcfg);
@@ -350,15 +439,8 @@ int bench_quality(const char *train, const char *test, const char *out_path)
                 free(qs);
             }
             C.tx_class[tx][cls][pred]++;
-            if (getenv("SIMBENCH_DEBUG") && cls == 0 && (tx == TX_REWRITE || tx == TX_LEDE || tx == TX_ADD || tx == TX_TRUNCATE || tx == TX_NEXT_BRIEF) && pred != (tx == TX_TRUNCATE ? NW_REL_DUPLICATE : tx == TX_ADD ? NW_REL_UPDATE : tx == TX_NEXT_BRIEF ? NW_REL_RELATED : NW_REL_NEAR_DUPLICATE)) {
-                nw_link_result_t dr;
-                nw_link_decide(&b->lcfg, &q, &qm, &b->fp[i], &b->meta[i], &dr);
-                fprintf(stderr, "%s -> %s item %zu sh %u/%u flags %x/%x tokens %u rule %s J=%.2f C=%.2f/%.2f nums %u/%u ents %u/%u common %zu/%zu\n",
-                        bench_tx_name((bench_tx_t)tx), nw_rel_name(pred), i, q.n_shingles, b->fp[i].n_shingles, q.flags, b->fp[i].flags, b->fp[i].n_tokens, dr.rule, dr.s.j,
-                        dr.s.c_ab, dr.s.c_ba, q.n_nums, b->fp[i].n_nums, q.n_ents, b->fp[i].n_ents,
-                        nw_fp_set_common(q.nums, q.n_nums, b->fp[i].nums, b->fp[i].n_nums),
-                        nw_fp_set_common(q.ents, q.n_ents, b->fp[i].ents, b->fp[i].n_ents));
-            }
+            if ((debug && cls == 0 && is_miss((bench_tx_t)tx, pred)) || debug_all)
+                debug_query(b, (bench_tx_t)tx, pred, i, h, body, &q, &qm);
             if (cls == 0) {
                 C.tx[tx][pred]++;
                 C.tx_found[tx] += found;
@@ -387,6 +469,8 @@ int bench_quality(const char *train, const char *test, const char *out_path)
             continue;
         }
         nw_rel_t p = nw_link_decide(&b->lcfg, &b->fp[x], &b->meta[x], &b->fp[y], &b->meta[y], &r);
+        if (debug && p >= NW_REL_NEAR_DUPLICATE)
+            debug_pair(b, "random", p, x, y, &r);
         C.conf[L_NEG][p]++;
         C.neg_kind[0][p]++;
     }
@@ -399,13 +483,11 @@ int bench_quality(const char *train, const char *test, const char *out_path)
         for (size_t y = x + 1; y < b->n; y++) {
             if (!(b->fp[y].flags & NW_FP_TEMPLATED))
                 continue;
-            /* company = headline up to the first "<" ticker or period word */
-            char cx[64], cy[64];
-            snprintf(cx, sizeof cx, "%.*s", (int)strcspn(b->items[x].headline, "<0123456789"), b->items[x].headline);
-            snprintf(cy, sizeof cy, "%.*s", (int)strcspn(b->items[y].headline, "<0123456789"), b->items[y].headline);
-            const char *px = strstr(cx, "CORRECTED - ") ? cx + 12 : cx, *py = strstr(cy, "CORRECTED - ") ? cy + 12 : cy;
-            size_t lx = strcspn(px, " "), ly = strcspn(py, " ");
-            if (lx == ly && !strncmp(px, py, lx))
+            size_t lx, ly;
+            const char *px = company_of(b->items[x].headline, &lx), *py = company_of(b->items[y].headline, &ly);
+            if (!lx || !ly)
+                continue; /* a headline without a company word: which company is unknown */
+            if (lx == ly && !strncasecmp(px, py, lx))
                 continue; /* same first company word: maybe the same company */
             size_t c = common_sorted(ex[x], nex[x], ex[y], nex[y]);
             double jx = nex[x] + nex[y] - c ? (double)c / (double)(nex[x] + nex[y] - c) : 1.0;
@@ -413,6 +495,8 @@ int bench_quality(const char *train, const char *test, const char *out_path)
                 continue; /* a re-send under another headline */
             nw_rel_t p = nw_link_decide(&b->lcfg, &b->fp[x], &b->meta[x], &b->fp[y], &b->meta[y], &r);
             brief_pairs++;
+            if (debug && p >= NW_REL_NEAR_DUPLICATE)
+                debug_pair(b, "brief", p, x, y, &r);
             C.conf[L_NEG][p]++;
             C.neg_kind[1][p]++;
             if (p == NW_REL_DUPLICATE) {
@@ -444,6 +528,8 @@ int bench_quality(const char *train, const char *test, const char *out_path)
             else if (bin == 4)
                 continue;
             nw_rel_t p = nw_link_decide(&b->lcfg, &b->fp[x], &b->meta[x], &b->fp[y], &b->meta[y], &r);
+            if (debug_all)
+                debug_pair(b, "real", p, x, y, &r);
             real[bin][p]++;
         }
     }

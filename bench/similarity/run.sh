@@ -6,6 +6,9 @@
 #   SIMBENCH_SKIP_COST=1 ...           quality only
 #   SIMBENCH_LARGE=200000 ...          a smaller "large" index (quicker)
 #   SIMBENCH_COLD=1 ...                no prewarm of the window (-> similarity-cost-cold.json)
+#   SIMBENCH_BUILD=DIR ...             build dir (default build-bench)
+#   SIMBENCH_DEBUG=1|all ...           why pairs got their relation, on stderr
+#                                      (SIMBENCH_DUMP=DIR also writes their texts there)
 #
 # The Reuters text comes from Debian's weka package (apt-get download, never
 # installed) and is extracted under bench/out/work at run time: it is
@@ -31,7 +34,7 @@ if [[ ! -s $data/ReutersGrain-train.arff || ! -s $data/ReutersGrain-test.arff ]]
   rm -rf "$dl"
 fi
 
-build=$root/build-bench
+build=${SIMBENCH_BUILD:-$root/build-bench}
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNW_TESTS=OFF >/dev/null
 cmake --build "$build" --target newswire -j"$(nproc)" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 # shellcheck disable=SC2046
