@@ -6,11 +6,16 @@
  * the older one):
  *   duplicate       nothing new for a subscriber: equal content hash; or the
  *                   newer item is a cut of the older one (Ĉ(newer ⊂ older) ≥
- *                   dup_c, its numbers and capitalised words a subset); or,
- *                   from another provider, Ĵ ≥ dup_j with the same numbers and
- *                   capitalised words (the same copy in another product)
+ *                   dup_c and grow_min smaller, or shown wholly inside it by
+ *                   the MinHash values and cut_min_tokens shorter; its numbers
+ *                   and capitalised words a subset); or, from another
+ *                   provider, Ĵ ≥ dup_j with the same numbers and capitalised
+ *                   words (the same copy in another product)
  *   update          the newer item contains the older one and adds to it
- *                   (Ĉ(older ⊂ newer) ≥ near_c and grow_min, grow_min_shingles more shingles); or
+ *                   (Ĉ(older ⊂ newer) ≥ near_c and grow_min, grow_min_shingles more
+ *                   shingles; or, from the same provider and however little it
+ *                   adds, the older item shown wholly inside it by the MinHash
+ *                   values, its numbers and names a subset); or
  *                   the same provider's revised copy under a new id: Ĵ ≥ near_j,
  *                   Ĉ ≥ near_c, lede Ĵ ≥ lede_j within lede_max_dt, or a
  *                   flagged correction with Ĵ ≥ correction_j
@@ -22,8 +27,10 @@
  * differ), so a market report or brief of another day is not a version; and
  * for short or templated items (earnings and dividend briefs of different
  * companies share most shingles) the capitalised-word sets must be equal
- * (subset when one item is a cut/growth of the other; short_ent_slack
- * differences allowed when neither is templated). A same-provider
+ * (subset when one item is a cut/growth of the other, or is shown wholly
+ * inside it; short_ent_slack differences allowed when neither is templated),
+ * and templated items' headlines, which name the issuer that the brief's
+ * body may not, must share half of the shorter one's words. A same-provider
  * correction (meta.correction) may differ in correction_slack more figures
  * or names.
  *
@@ -60,6 +67,9 @@ typedef struct nw_link_cfg {
     float near_c;            /* 0.80 */
     float grow_min;          /* 0.08: share of extra shingles that makes "adds to it" */
     int grow_min_shingles;   /* 8: ... and at least this many (about a sentence) */
+    int subset_min_eq;       /* 16: shared MinHash minima that, with no value of one item
+                                below the other's, show it wholly inside the other */
+    int cut_min_tokens;      /* 5: tokens a cut shown whole must drop (a short sentence) */
     float lede_j;            /* 0.70 */
     int64_t lede_max_dt;     /* 48 h, seconds */
     float guard_num_c;       /* 0.50: share of the smaller number set the larger must hold */
