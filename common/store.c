@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kafka.h"
 #include "log.h"
@@ -119,6 +120,7 @@ bool nw_store_maintain(nw_store_t *st, nw_err_t *err)
         if (!nw_simindex_maintain(st->conn, days < 30 ? 30 : days, err))
             return false;
         st->maintained_us = now;
+        st->parts_lo = st->parts_hi = 0; /* old weeks may be gone: check again */
     }
     if (!st->idf_loaded_us || now - st->idf_loaded_us > HOUR_US) {
         if (!nw_simindex_refresh_idf(st->conn, st->sim_cfg.window_s, err))
@@ -198,9 +200,49 @@ static bool put_range(nw_store_t *st, nw_store_rec_t *recs, const nw_fp_t *fps, 
     }
 }
 
+/* The similarity index is partitioned by week of the item's time. A batch
+ * whose items fall outside the weeks already made (an archive replay, a
+ * clock far ahead) gets its partitions first, in its own statement: rows
+ * left in the DEFAULT partition are out of reach of partition pruning, and
+ * every candidate query would scan them. */
+static bool ensure_partitions(nw_store_t *st, const nw_store_rec_t *recs, size_t n,
+                              nw_err_t *err)
+{
+    int64_t now = (int64_t)time(NULL), lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = recs[i].item->versioncreated ? recs[i].item->versioncreated : now;
+        lo = t < lo ? t : lo;
+        hi = t > hi ? t : hi;
+    }
+    if (n == 0 || (st->parts_hi && lo >= st->parts_lo && hi < st->parts_hi))
+        return true;
+    lo -= 7 * 86400;
+    hi += 7 * 86400;
+    if (st->parts_hi) { /* keep one contiguous covered range */
+        lo = lo < st->parts_lo ? lo : st->parts_lo;
+        hi = hi > st->parts_hi ? hi : st->parts_hi;
+    }
+    char a[24], b[24];
+    snprintf(a, sizeof a, "%lld", (long long)lo);
+    snprintf(b, sizeof b, "%lld", (long long)hi);
+    const char *params[2] = {a, b};
+    PGresult *r = nw_pg_query(st->conn,
+                              "SELECT sim_ensure_partitions(to_timestamp($1::bigint),"
+                              " to_timestamp($2::bigint))",
+                              2, params, PGRES_TUPLES_OK, "similarity partitions", err);
+    if (!r)
+        return false;
+    PQclear(r);
+    st->parts_lo = lo;
+    st->parts_hi = hi;
+    return true;
+}
+
 bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_events_t *events,
                         nw_err_t *err)
 {
+    if (!ensure_partitions(st, recs, n, err))
+        return false;
     if (!st->idf_loaded_us) {
         nw_err_t merr = {0};
         if (!nw_store_maintain(st, &merr)) {

@@ -21,6 +21,7 @@ struct nw_store {
     nw_link_cfg_t link_cfg;
     nw_simindex_cfg_t sim_cfg;
     int64_t idf_loaded_us;
+    int64_t parts_lo, parts_hi;  /* item times whose weekly index partitions exist */
     int64_t maintained_us;
     long event_max_bytes;      /* see nw_store_opts_t */
     /* AP halves */
