@@ -87,7 +87,7 @@ class Bench:
             return
         bl.delete_topics(self.brokers, self.topics)
         for d in self.dbs:
-            bl.drop_db(self.admin_dsn, d)
+            bl.drop_db(self.admin_dsn, d, self.pgsock, self.pgport)
         if failed:
             log("work files (logs) kept in %s" % self.work)
         else:
@@ -262,7 +262,7 @@ class Bench:
                           "cpu_s": {k: round(v, 2) for k, v in cpu.items() if v is not None},
                           "cpu_per_1000": per_1000(cpu, self.n), "peak_rss_mb": None}
         log("copy: %.1f s, %.0f items/s (%.0f MB of COPY data)" % (wall, self.n / wall, files / 1e6))
-        bl.drop_db(self.admin_dsn, cname)
+        bl.drop_db(self.admin_dsn, cname, self.pgsock, self.pgport)
 
     # -- peers ------------------------------------------------------------------------------
 
@@ -299,7 +299,7 @@ class Bench:
         log("%s: %d messages in %.1f s, %.0f items/s" % (mode, done, wall, res["items_per_s"]))
         if res["complete"] and "peer_copy" not in self.r:
             self.peer_copy(dsn)
-        bl.drop_db(self.admin_dsn, name)
+        bl.drop_db(self.admin_dsn, name, self.pgsock, self.pgport)
 
     def peer_copy(self, dsn):
         """For orientation (the issue's figures): COPY of the peer's own rows
@@ -322,7 +322,7 @@ class Bench:
                                "copy_file_bytes": os.path.getsize(path),
                                "what": "COPY of the peer's rows (id text PRIMARY KEY, doc jsonb) into its own table"}
         log("peer rows COPY: %.1f s, %.0f items/s" % (wall, self.n / wall))
-        bl.drop_db(self.admin_dsn, cname)
+        bl.drop_db(self.admin_dsn, cname, self.pgsock, self.pgport)
 
     # -- 1,000,000 stored -----------------------------------------------------------------
 
@@ -375,6 +375,11 @@ class Bench:
             SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'public'
                               AND table_name = %s AND column_name IN ('version_pk', 'story_pk', 'outbox_pk'))""",
             (t,))[0][0]}
+        if self.a.preload_weekly and bl.sql(dsn, "SELECT to_regproc('sim_ensure_partitions') IS NOT NULL")[0][0]:
+            # weekly partitions for the archive's weeks, as live traffic would
+            # have found them; without this a replayed archive lands in DEFAULT
+            bl.psql(dsn, "-c", "SELECT sim_ensure_partitions(min(versioncreated) - interval '%d days', "
+                    "max(versioncreated)) FROM stg_item_versions" % (28 * k + 7), stdout=subprocess.DEVNULL)
         for r in range(1, k + 1):
             log("preload: replica %d of %d (%d versions each)" % (r, k, versions))
             # tables of per-item rows get every replica; the others (IDF
@@ -403,7 +408,7 @@ class Bench:
                          "LSH buckets scrambled, item times r x 28 days earlier) with INSERT ... SELECT, "
                          "indexes in place, then ANALYZE" % k)
         self.r["preloaded"] = res
-        bl.drop_db(self.admin_dsn, name)
+        bl.drop_db(self.admin_dsn, name, self.pgsock, self.pgport)
 
     # -- latency ----------------------------------------------------------------------------
 
@@ -447,7 +452,7 @@ class Bench:
         self.r["latency"] = res
         log("latency: p50 %.1f ms, p99 %.1f ms over %d events (mean batch %.0f)" % (
             res["p50_ms"] or -1, res["p99_ms"] or -1, len(lat), res["mean_batch"]))
-        bl.drop_db(self.admin_dsn, name)
+        bl.drop_db(self.admin_dsn, name, self.pgsock, self.pgport)
 
     # -- profile ------------------------------------------------------------------------------
 
@@ -554,7 +559,11 @@ def machine():
             cpu = line.split(":", 1)[1].strip()
             break
     mem = int(open("/proc/meminfo").readline().split()[1]) // 1024
-    return {"cpu": cpu, "cores": os.cpu_count(), "mem_mb": mem, "kernel": platform.release(),
+    git = subprocess.run(["git", "-C", bl.SOURCE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", bl.SOURCE, "status", "--porcelain", "--untracked-files=no", "--", "common",
+                            "services", "schemas"], capture_output=True, text=True)
+    return {"commit": git.stdout.strip(), "uncommitted_changes": [ln[3:] for ln in dirty.stdout.splitlines()],
+            "cpu": cpu, "cores": os.cpu_count(), "mem_mb": mem, "kernel": platform.release(),
             "postgresql": subprocess.run([os.path.join(bl.PGBIN, "postgres"), "--version"], capture_output=True,
                                          text=True).stdout.strip()}
 
@@ -605,8 +614,9 @@ def summarize(r):
 
 def print_table(r):
     print()
-    print("newswire bench %s, %s items (%.0f MB of payloads), %s, %d cores" % (
-        r["date"], r["feed"]["messages"], r["feed"]["payload_bytes"] / 1e6, r["machine"]["cpu"], r["machine"]["cores"]))
+    print("newswire bench %s, %s items (%.0f MB of payloads), %s, %d cores, code %s%s" % (
+        r["date"], r["feed"]["messages"], r["feed"]["payload_bytes"] / 1e6, r["machine"]["cpu"], r["machine"]["cores"],
+        r["machine"].get("commit"), " + uncommitted changes" if r["machine"].get("uncommitted_changes") else ""))
     hdr = "%-22s %10s %8s %8s %22s %9s %10s"
     print(hdr % ("", "items/s", "MB/s", "wall s", "CPU s/1000 cli+pg(bg)", "RSS MB", "newswire/x"))
     for k, label in (("newswire", "newswire"), ("copy", "COPY ceiling"), ("naive", "naive peer"),
@@ -644,6 +654,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--preload", type=int, default=1000000, help="stored versions before the second run")
+    ap.add_argument("--preload-weekly", action="store_true",
+                    help="make the weekly similarity partitions of the preloaded archive's weeks first (as live "
+                         "traffic would have); by default the archive lands in the DEFAULT partitions, as a replay does")
     ap.add_argument("--rate", type=int, default=1000, help="items/s of the latency run")
     ap.add_argument("--latency-s", type=float, default=30, help="length of the latency run")
     ap.add_argument("--naive-limit-s", type=int, default=300,
