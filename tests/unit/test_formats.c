@@ -85,7 +85,7 @@ static int check_fixture(const char *dir, const char *file)
     snprintf(exp_path, sizeof exp_path, "%s.expected.json", base);
     opts_t o;
     read_opts(base, &o);
-    size_t len;
+    size_t len = 0;
     char *data = slurp(path, &len);
     assert_non_null(data);
     nw_input_t in = input(data, len, &o);
@@ -162,7 +162,7 @@ static void parse_file(const char *rel, const char *pair_key, nw_item_t *it)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", FIX, rel);
-    size_t len;
+    size_t len = 0;
     char *data = slurp(path, &len);
     assert_non_null(data);
     nw_input_t in = {.data = data, .len = len, .pair_key = pair_key};
@@ -218,7 +218,7 @@ static void test_ap_merge(void **state)
 static void test_ap_merge_raw_either_order(void **state)
 {
     (void)state;
-    size_t lj, ln;
+    size_t lj = 0, ln = 0;
     char *j = slurp(FIX "/ap-media-json/item_text.json", &lj);
     char *x = slurp(FIX "/ap-nitf/story_ns.xml", &ln);
     nw_input_t ij = {.data = j, .len = lj}, ix = {.data = x, .len = ln};
@@ -239,7 +239,7 @@ static void test_parse_multi_item(void **state)
     (void)state;
     nw_item_t it;
     nw_err_t err;
-    size_t len;
+    size_t len = 0;
     char *data = slurp(FIX "/ap-newsml-g2/message.xml", &len);
     nw_input_t in = {.data = data, .len = len};
     assert_false(nw_format_parse(&in, &it, &err));
