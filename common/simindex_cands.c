@@ -1,0 +1,512 @@
+/*
+ * simindex_cands: step 3 of the similarity index (simindex.h), the stored
+ * candidates of every item of a batch, in two statements:
+ *
+ *   1. the raw hits: every (item, version) sharing a band key within the
+ *      item's window, and for each of the item's term_query heaviest terms
+ *      the term_postings_cap newest postings of the window. The posting scan
+ *      runs backwards on the (term_hash, ts) index, so it stops at the cap:
+ *      a common term costs the same as a rare one, however dense the window.
+ *   2. the metadata and cluster of each distinct version found, and its
+ *      fingerprint unless it belongs to the batch itself (the caller has it).
+ *
+ * In between, the term scores are summed and the term_top best kept per item
+ * here, in C: a hash aggregate and a window function over ~200,000 postings
+ * per batch of 500 cost PostgreSQL more than the lookups themselves. And a
+ * fingerprint travels once per distinct version, not once per (item,
+ * candidate) pair: the items of a batch share most of their candidates.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "simindex.h"
+#include "simindex_wire.h"
+
+void nw_simindex_cands_free(nw_sim_cands_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_strs; i++)
+        free(c->strs[i]);
+    free(c->strs);
+    free(c->off);
+    free(c->cand);
+    free(c->fps);
+    free(c->term_score);
+    free(c->via_band);
+    memset(c, 0, sizeof *c);
+}
+
+/* One hit of statement 1: a band-key match or a term posting. */
+typedef struct hit {
+    int64_t pk;
+    float score;  /* term posting: stored weight x query weight */
+    bool band;
+} hit_t;
+
+/* A kept (item, version) pair. */
+typedef struct pair {
+    int32_t item;
+    int64_t pk;
+    float score;  /* summed term score if among the item's term_top, else 0 */
+    bool band;
+} pair_t;
+
+/* A distinct version among the pairs, as statement 2 describes it. */
+typedef struct vers {
+    int64_t pk;
+    bool found;
+    size_t fp;    /* index into out->fps */
+    nw_link_meta_t meta;
+} vers_t;
+
+typedef struct pkidx {
+    int64_t pk;
+    size_t i;
+} pkidx_t;
+
+static int cmp_hit_pk(const void *x, const void *y)
+{
+    const hit_t *a = x, *b = y;
+    return a->pk < b->pk ? -1 : a->pk > b->pk;
+}
+
+/* term score descending, then version ascending (the old SQL's order) */
+static int cmp_pair_score(const void *x, const void *y)
+{
+    const pair_t *a = x, *b = y;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    return a->pk < b->pk ? -1 : a->pk > b->pk;
+}
+
+static int cmp_pair_pk(const void *x, const void *y)
+{
+    const pair_t *a = x, *b = y;
+    return a->pk < b->pk ? -1 : a->pk > b->pk;
+}
+
+static int cmp_pkidx(const void *x, const void *y)
+{
+    const pkidx_t *a = x, *b = y;
+    return a->pk < b->pk ? -1 : a->pk > b->pk;
+}
+
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static const pkidx_t *find_pk(const pkidx_t *v, size_t n, int64_t pk)
+{
+    pkidx_t key = {.pk = pk};
+    return bsearch(&key, v, n, sizeof *v, cmp_pkidx);
+}
+
+static const char *own_str(nw_sim_cands_t *c, const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    int len = PQgetlength(r, row, col);
+    char *s = malloc((size_t)len + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, PQgetvalue(r, row, col), (size_t)len);
+    s[len] = '\0';
+    c->strs[c->n_strs++] = s;
+    return s;
+}
+
+static double item_time(const nw_sim_item_t *it, double now)
+{
+    return it->meta.versioncreated ? (double)it->meta.versioncreated : now;
+}
+
+/* Statement 1. Band rows: (item_no, version_pk, NULL, NULL); term rows:
+ * (ordinal of the query term, NULL, versions[], weights[]). */
+static PGresult *query_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
+                            size_t n, int32_t *qt_item, float *qt_w, nw_err_t *err)
+{
+    enum { QB_K, QB_I, QB_T, QT_H, QT_T, WIN, LO, HI, CAP, N_ARR };
+    static const uint32_t oids[QT_T + 1] = {NW_OID_INT8, NW_OID_INT4, NW_OID_FLOAT8, NW_OID_INT8,
+                                            NW_OID_FLOAT8};
+    nw_simw_arr_t a[N_ARR];
+    for (int i = 0; i <= QT_T; i++)
+        nw_simw_arr_begin(&a[i], oids[i]);
+    double now = (double)time(NULL), lo = 0, hi = 0;
+    size_t nq = 0;
+    for (size_t i = 0; i < n; i++) {
+        const nw_fp_t *fp = items[i].fp;
+        double t = item_time(&items[i], now);
+        lo = (i == 0 || t < lo) ? t : lo;
+        hi = (i == 0 || t > hi) ? t : hi;
+        uint64_t k[NW_FP_MAX_KEYS];
+        size_t m = nw_fp_band_keys(fp, k);
+        for (size_t j = 0; j < m; j++) {
+            nw_simw_arr_i8(&a[QB_K], (int64_t)k[j]);
+            nw_simw_arr_i4(&a[QB_I], (int32_t)i);
+            nw_simw_arr_f8(&a[QB_T], t);
+        }
+        for (int j = 0; j < fp->n_terms && j < cfg->term_query; j++) {
+            nw_simw_arr_i8(&a[QT_H], (int64_t)fp->terms[j].hash);
+            nw_simw_arr_f8(&a[QT_T], t);
+            qt_item[nq] = (int32_t)i;
+            qt_w[nq++] = fp->terms[j].w;
+        }
+    }
+    double win = cfg->window_s;
+    nw_simw_scalar_f8(&a[WIN], win);
+    nw_simw_scalar_f8(&a[LO], lo - win);
+    nw_simw_scalar_f8(&a[HI], hi + win);
+    nw_simw_scalar_i4(&a[CAP], cfg->term_postings_cap);
+    /* The batch-wide bounds ($7, $8) let the planner prune the partitions
+     * outside every item's window. */
+    static const char sql[] =
+        "WITH qb AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS q(bucket, item_no, t)),"
+        " qt AS (SELECT * FROM unnest($4::bigint[], $5::float8[]) WITH ORDINALITY AS q(term_hash, t, i))"
+        " SELECT qb.item_no, b.version_pk, NULL::bigint[], NULL::real[] FROM qb JOIN sim_bands b"
+        "   ON b.bucket = qb.bucket AND b.ts >= to_timestamp(qb.t - $6::float8)"
+        "   AND b.ts <= to_timestamp(qb.t + $6::float8)"
+        "   AND b.ts >= to_timestamp($7::float8) AND b.ts <= to_timestamp($8::float8)"
+        " UNION ALL"
+        " SELECT qt.i::int, NULL::bigint, p.pks, p.ws FROM qt CROSS JOIN LATERAL ("
+        "   SELECT array_agg(z.version_pk) AS pks, array_agg(z.w) AS ws FROM ("
+        "     SELECT t.version_pk, t.w FROM sim_terms t"
+        "      WHERE t.term_hash = qt.term_hash AND t.ts >= to_timestamp(qt.t - $6::float8)"
+        "        AND t.ts <= to_timestamp(qt.t + $6::float8) AND t.ts >= to_timestamp($7::float8)"
+        "        AND t.ts <= to_timestamp($8::float8)"
+        "      ORDER BY t.ts DESC LIMIT $9::int) z) p";
+    return nw_simw_exec(conn, sql, a, N_ARR, PGRES_TUPLES_OK, "candidates", err);
+}
+
+/* The hits of statement 1 grouped by item (item i's: hits[hoff[i] ..
+ * hoff[i+1])), the item itself left out. Returns false on a malformed
+ * result or out of memory. */
+static bool group_hits(const PGresult *r, const nw_sim_item_t *items, size_t n,
+                       const int32_t *qt_item, const float *qt_w, size_t nq, hit_t **hits_out,
+                       size_t *hoff)
+{
+    int rows = PQntuples(r);
+    /* pass 1: count per item; pass 2: fill */
+    for (int pass = 0; pass < 2; pass++) {
+        hit_t *hits = pass ? *hits_out : NULL;
+        size_t *fill = NULL;
+        if (pass) {
+            fill = malloc((n + 1) * sizeof *fill);
+            if (!fill)
+                return false;
+            memcpy(fill, hoff, (n + 1) * sizeof *fill);
+        }
+        for (int row = 0; row < rows; row++) {
+            if (!PQgetisnull(r, row, 1)) { /* a band hit */
+                int32_t item = nw_simw_i4(r, row, 0);
+                int64_t pk = nw_simw_i8(r, row, 1);
+                if (item < 0 || (size_t)item >= n || pk == items[item].meta.version_pk)
+                    continue;
+                if (pass)
+                    hits[fill[item]++] = (hit_t){.pk = pk, .band = true};
+                else
+                    hoff[item + 1]++;
+                continue;
+            }
+            int32_t q = nw_simw_i4(r, row, 0) - 1;
+            if (q < 0 || (size_t)q >= nq)
+                continue;
+            int32_t item = qt_item[q];
+            nw_simw_aiter_t pi, wi;
+            if (!nw_simw_aiter_init(&pi, r, row, 2) || !nw_simw_aiter_init(&wi, r, row, 3) ||
+                pi.n != wi.n) {
+                free(fill);
+                return false;
+            }
+            for (size_t k = 0; k < pi.n; k++) {
+                int pl, wl;
+                const char *pv = nw_simw_aiter_next(&pi, &pl), *wv = nw_simw_aiter_next(&wi, &wl);
+                if (!pv || !wv || pl != 8 || wl != 4)
+                    continue;
+                int64_t pk = (int64_t)nw_simw_be64(pv);
+                if (pk == items[item].meta.version_pk)
+                    continue;
+                if (pass) {
+                    uint32_t u = nw_simw_be32(wv);
+                    float w;
+                    memcpy(&w, &u, 4);
+                    hits[fill[item]++] = (hit_t){.pk = pk, .score = w * qt_w[q]};
+                } else {
+                    hoff[item + 1]++;
+                }
+            }
+        }
+        free(fill);
+        if (!pass) {
+            for (size_t i = 0; i < n; i++)
+                hoff[i + 1] += hoff[i];
+            *hits_out = malloc((hoff[n] + 1) * sizeof **hits_out);
+            if (!*hits_out)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Item i's pairs: every version sharing a band key, and the term_top best
+ * term scores. Appended to *pairs (room for the item's hits is there). */
+static size_t item_pairs(hit_t *h, size_t nh, int32_t item, int term_top, pair_t *out)
+{
+    if (nh > 1)
+        qsort(h, nh, sizeof *h, cmp_hit_pk);
+    size_t m = 0;
+    for (size_t k = 0; k < nh;) {
+        pair_t p = {.item = item, .pk = h[k].pk};
+        bool term = false;
+        for (; k < nh && h[k].pk == p.pk; k++) {
+            p.band = p.band || h[k].band;
+            if (!h[k].band) {
+                p.score += h[k].score;
+                term = true;
+            }
+        }
+        if (!term)
+            p.score = -1; /* band only: never among the term best */
+        out[m++] = p;
+    }
+    /* keep the term_top best term scores; the rest stays only by its bands */
+    qsort(out, m, sizeof *out, cmp_pair_score);
+    size_t w = 0;
+    for (size_t k = 0; k < m; k++) {
+        bool top = (int)k < term_top && out[k].score >= 0;
+        if (!top && !out[k].band)
+            continue;
+        out[w] = out[k];
+        if (!top)
+            out[w].score = 0;
+        w++;
+    }
+    qsort(out, w, sizeof *out, cmp_pair_pk);
+    return w;
+}
+
+/* Statement 2: metadata, cluster and (for versions outside the batch)
+ * fingerprint of the distinct versions pks[0..n), sorted ascending. */
+static PGresult *query_versions(PGconn *conn, const int64_t *pks, size_t n, const pkidx_t *self,
+                                size_t nself, nw_err_t *err)
+{
+    nw_simw_arr_t a[2];
+    nw_simw_arr_begin(&a[0], NW_OID_INT8);
+    nw_simw_arr_begin(&a[1], NW_OID_BOOL);
+    for (size_t i = 0; i < n; i++) {
+        nw_simw_arr_i8(&a[0], pks[i]);
+        nw_simw_arr_bool(&a[1], !find_pk(self, nself, pks[i]));
+    }
+    /* the cluster by an index probe per version: a join could choose a scan
+     * of the whole stories table */
+    static const char sql[] =
+        "SELECT f.version_pk, f.story_pk, f.provider, f.story_id,"
+        "   extract(epoch FROM f.versioncreated)::bigint, f.headline,"
+        "   coalesce((SELECT s.cluster_id FROM stories s WHERE s.story_pk = f.story_pk), 0)::bigint,"
+        "   CASE WHEN v.need THEN f.fp END"
+        " FROM unnest($1::bigint[], $2::bool[]) AS v(pk, need)"
+        " JOIN sim_fingerprints f ON f.version_pk = v.pk";
+    return nw_simw_exec(conn, sql, a, 2, PGRES_TUPLES_OK, "candidate versions", err);
+}
+
+static bool oom(nw_sim_cands_t *out, nw_err_t *err)
+{
+    nw_simindex_cands_free(out);
+    return nw_err_set(err, NW_ERR_FATAL, "oom", "simindex: candidates: out of memory");
+}
+
+/* Fill vers[] (sorted like pks) from statement 2; fingerprints of the batch's
+ * own versions are copied from the items. */
+static bool read_versions(const PGresult *r, const nw_sim_item_t *items, const pkidx_t *self,
+                          size_t nself, const int64_t *pks, vers_t *vers, size_t nv,
+                          nw_sim_cands_t *out)
+{
+    int rows = PQntuples(r);
+    out->fps = calloc(nv + 1, sizeof *out->fps);
+    out->strs = calloc(nv * 3 + 1, sizeof *out->strs);
+    if (!out->fps || !out->strs)
+        return false;
+    for (size_t i = 0; i < nv; i++)
+        vers[i] = (vers_t){.pk = pks[i], .fp = i};
+    for (int row = 0; row < rows; row++) {
+        int64_t pk = nw_simw_i8(r, row, 0);
+        int64_t *at = bsearch(&pk, pks, nv, sizeof *pks, cmp_i64);
+        if (!at)
+            continue;
+        vers_t *v = &vers[at - pks];
+        nw_fp_t *fp = &out->fps[v->fp];
+        if (PQgetisnull(r, row, 7)) {
+            const pkidx_t *s = find_pk(self, nself, pk);
+            if (!s)
+                continue;
+            *fp = *items[s->i].fp;
+        } else {
+            nw_err_t ferr;
+            if (!nw_fp_deserialize((const uint8_t *)PQgetvalue(r, row, 7),
+                                   (size_t)PQgetlength(r, row, 7), fp, &ferr))
+                continue; /* a fingerprint of another format version: not comparable */
+        }
+        nw_link_meta_t *m = &v->meta;
+        m->version_pk = pk;
+        m->story_pk = nw_simw_i8(r, row, 1);
+        m->provider = own_str(out, r, row, 2);
+        m->story_id = own_str(out, r, row, 3);
+        m->versioncreated = nw_simw_i8(r, row, 4);
+        m->headline = own_str(out, r, row, 5);
+        m->cluster_id = nw_simw_i8(r, row, 6);
+        v->found = true;
+    }
+    return true;
+}
+
+/* Both statements are index probes by design, and their cost must follow
+ * the number of probes, never the size of the window. Partitions made during
+ * a replay have no statistics until autovacuum reaches them (minutes), and
+ * the planner then reads every posting of a term with a bitmap scan and sorts
+ * them (0.9 ms instead of 0.02 ms per probe), or sorts and merges a whole
+ * week of band rows. So the other strategies are switched off for these two
+ * statements (SET LOCAL: until the settings are reset after them, or the
+ * transaction ends). */
+static bool set_probes_only(PGconn *conn, bool on, nw_err_t *err)
+{
+    static const char *const sql[2] = {
+        "RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort;"
+        " RESET enable_hashjoin; RESET enable_mergejoin",
+        "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off;"
+        " SET LOCAL enable_sort = off; SET LOCAL enable_hashjoin = off;"
+        " SET LOCAL enable_mergejoin = off"};
+    PGresult *r = PQexec(conn, sql[on]);
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        nw_simw_fail(conn, r, "planner settings", err);
+    PQclear(r);
+    return ok;
+}
+
+static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
+                       size_t n, nw_sim_cands_t *out, nw_err_t *err)
+{
+    nw_simindex_cfg_t def;
+    if (!cfg) {
+        nw_simindex_cfg_default(&def);
+        cfg = &def;
+    }
+    memset(out, 0, sizeof *out);
+    out->n_items = n;
+    out->off = calloc(n + 1, sizeof *out->off);
+    if (!out->off)
+        return oom(out, err);
+    if (!n)
+        return true;
+    size_t nqmax = n * (size_t)(cfg->term_query > 0 ? cfg->term_query : 0) + 1;
+    int32_t *qt_item = malloc(nqmax * sizeof *qt_item);
+    float *qt_w = malloc(nqmax * sizeof *qt_w);
+    size_t *hoff = calloc(n + 1, sizeof *hoff);
+    pkidx_t *self = malloc(n * sizeof *self);
+    if (!qt_item || !qt_w || !hoff || !self) {
+        free(qt_item), free(qt_w), free(hoff), free(self);
+        return oom(out, err);
+    }
+    size_t nq = 0;
+    for (size_t i = 0; i < n; i++) {
+        self[i] = (pkidx_t){items[i].meta.version_pk, i};
+        for (int j = 0; j < items[i].fp->n_terms && j < cfg->term_query; j++)
+            nq++;
+    }
+    qsort(self, n, sizeof *self, cmp_pkidx);
+
+    PGresult *r = query_hits(conn, cfg, items, n, qt_item, qt_w, err);
+    hit_t *hits = NULL;
+    bool grouped = r && group_hits(r, items, n, qt_item, qt_w, nq, &hits, hoff);
+    bool failed = !r;
+    PQclear(r);
+    free(qt_item);
+    free(qt_w);
+    if (!grouped) {
+        free(hits), free(hoff), free(self);
+        if (!failed)
+            return oom(out, err);
+        nw_simindex_cands_free(out);
+        return false;
+    }
+
+    /* pairs per item, then the distinct versions among them */
+    pair_t *pairs = malloc((hoff[n] + 1) * sizeof *pairs);
+    int64_t *pks = malloc((hoff[n] + 1) * sizeof *pks);
+    if (!pairs || !pks) {
+        free(pairs), free(pks), free(hits), free(hoff), free(self);
+        return oom(out, err);
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t m = item_pairs(hits + hoff[i], hoff[i + 1] - hoff[i], (int32_t)i, cfg->term_top,
+                              pairs + np);
+        np += m;
+    }
+    free(hits);
+    free(hoff);
+    for (size_t k = 0; k < np; k++)
+        pks[k] = pairs[k].pk;
+    qsort(pks, np, sizeof *pks, cmp_i64);
+    size_t nv = 0;
+    for (size_t k = 0; k < np; k++)
+        if (nv == 0 || pks[k] != pks[nv - 1])
+            pks[nv++] = pks[k];
+
+    vers_t *vers = calloc(nv + 1, sizeof *vers);
+    r = vers ? query_versions(conn, pks, nv, self, n, err) : NULL;
+    failed = vers && !r;
+    bool ok = r && read_versions(r, items, self, n, pks, vers, nv, out);
+    PQclear(r);
+    free(self);
+    if (ok) {
+        out->cand = calloc(np + 1, sizeof *out->cand);
+        out->term_score = calloc(np + 1, sizeof *out->term_score);
+        out->via_band = calloc(np + 1, sizeof *out->via_band);
+        ok = out->cand && out->term_score && out->via_band;
+    }
+    if (!ok) {
+        free(pairs), free(pks), free(vers);
+        if (!failed)
+            return oom(out, err);
+        nw_simindex_cands_free(out);
+        return false;
+    }
+    /* pairs are in (item, version) order already */
+    for (size_t k = 0; k < np; k++) {
+        const pair_t *p = &pairs[k];
+        int64_t *at = bsearch(&p->pk, pks, nv, sizeof *pks, cmp_i64);
+        const vers_t *v = at ? &vers[at - pks] : NULL;
+        if (!v || !v->found)
+            continue;
+        out->cand[out->n] = (nw_link_cand_t){.fp = &out->fps[v->fp], .meta = v->meta};
+        out->term_score[out->n] = p->score;
+        out->via_band[out->n] = p->band;
+        out->off[p->item + 1]++;
+        out->n++;
+    }
+    for (size_t i = 0; i < n; i++)
+        out->off[i + 1] += out->off[i];
+    free(pairs);
+    free(pks);
+    free(vers);
+    return true;
+}
+
+bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
+                            size_t n, nw_sim_cands_t *out, nw_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    if (n && !set_probes_only(conn, true, err))
+        return false;
+    if (!candidates(conn, cfg, items, n, out, err))
+        return false;
+    if (n && !set_probes_only(conn, false, err)) {
+        nw_simindex_cands_free(out);
+        return false;
+    }
+    return true;
+}
