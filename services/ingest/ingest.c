@@ -585,7 +585,10 @@ static bool process_batch(app_t *app)
                        nw_telemetry_now() - t0);
     nw_log_info("batch done", NW_LI("messages", app->nbatch), NW_LI("stored", nstored),
                 NW_LI("held_halves", nheld),
-                NW_LI("events", events.n), NW_LI("dead_letters", ndead));
+                NW_LI("events", events.n), NW_LI("dead_letters", ndead),
+                NW_LI("parse_ms", (t_parsed - t0) * 1000),
+                NW_LI("store_ms", (t_stored - t_parsed) * 1000),
+                NW_LI("publish_ms", (t_published - t_stored) * 1000));
     nw_events_free(&events);
     app->batches_done++;
     return true;
