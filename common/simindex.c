@@ -210,9 +210,7 @@ static bool exec_int_param(PGconn *conn, const char *sql, int v, const char *wha
     snprintf(num, sizeof num, "%d", v);
     const char *vals[1] = {num};
     PGresult *res = PQexecParams(conn, sql, 1, NULL, vals, NULL, NULL, 0);
-    bool ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok)
-        nw_simw_fail(conn, res, what, err);
+    bool ok = nw_simw_ok(conn, res, PGRES_TUPLES_OK, what, err);
     PQclear(res);
     return ok;
 }
@@ -258,8 +256,7 @@ nw_simidf_t *nw_simidf_load(PGconn *conn, nw_err_t *err)
                                  "SELECT i.term_hash, i.df, m.n_docs FROM sim_idf i"
                                  " CROSS JOIN sim_idf_meta m",
                                  0, NULL, NULL, NULL, NULL, 1);
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        nw_simw_fail(conn, res, "load idf", err);
+    if (!nw_simw_ok(conn, res, PGRES_TUPLES_OK, "load idf", err)) {
         PQclear(res);
         return NULL;
     }

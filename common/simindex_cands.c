@@ -390,9 +390,7 @@ static bool set_probes_only(PGconn *conn, bool on, nw_err_t *err)
         " SET LOCAL enable_sort = off; SET LOCAL enable_hashjoin = off;"
         " SET LOCAL enable_mergejoin = off; SET LOCAL max_parallel_workers_per_gather = 0"};
     PGresult *r = PQexec(conn, sql[on]);
-    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok)
-        nw_simw_fail(conn, r, "planner settings", err);
+    bool ok = nw_simw_ok(conn, r, PGRES_COMMAND_OK, "planner settings", err);
     PQclear(r);
     return ok;
 }

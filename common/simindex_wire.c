@@ -1,30 +1,19 @@
 #include "simindex_wire.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg.h"
+
 /* ---- errors ------------------------------------------------------------ */
 
-/* Map a failed result (or a dead connection) to the error classes of err.h
- * by SQLSTATE, as the store module does. */
-bool nw_simw_fail(PGconn *conn, const PGresult *res, const char *what, nw_err_t *err)
+bool nw_simw_ok(PGconn *conn, const PGresult *res, ExecStatusType want, const char *what,
+                nw_err_t *err)
 {
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
-    nw_errclass_t cls = NW_ERR_FATAL;
-    if (!state || !*state) {
-        state = "08000";
-        cls = NW_ERR_TRANSIENT; /* no server answer: the connection is gone */
-    } else if (!strncmp(state, "08", 2) || !strncmp(state, "57P0", 4) || !strcmp(state, "40001") ||
-               !strcmp(state, "40P01") || !strncmp(state, "53", 2)) {
-        cls = NW_ERR_TRANSIENT;
-    } else if (!strncmp(state, "22", 2) || !strncmp(state, "23", 2)) {
-        cls = NW_ERR_ROW;
-    }
-    size_t ml = strlen(msg ? msg : "");
-    while (ml && (msg[ml - 1] == '\n' || msg[ml - 1] == ' '))
-        ml--;
-    return nw_err_set(err, cls, state, "simindex: %s: %.*s", what, (int)ml, msg ? msg : "");
+    char w[96];
+    snprintf(w, sizeof w, "simindex: %s", what);
+    return nw_pg_ok(conn, res, want, w, err);
 }
 
 /* ---- binary parameters: PostgreSQL array wire format ------------------ */
@@ -185,8 +174,7 @@ PGresult *nw_simw_exec(PGconn *conn, const char *sql, nw_simw_arr_t *arrs, int n
         nw_err_set(err, NW_ERR_FATAL, "oom", "simindex: %s: out of memory", what);
         return NULL;
     }
-    if (!res || PQresultStatus(res) != want) {
-        nw_simw_fail(conn, res, what, err);
+    if (!nw_simw_ok(conn, res, want, what, err)) {
         PQclear(res);
         return NULL;
     }

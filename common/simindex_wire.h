@@ -22,9 +22,10 @@
 #define NW_OID_FLOAT4 700
 #define NW_OID_FLOAT8 701
 
-/* Map a failed result (or a dead connection) to the error classes of err.h
- * by SQLSTATE, as the store module does. Always returns false. */
-bool nw_simw_fail(PGconn *conn, const PGresult *res, const char *what, nw_err_t *err);
+/* nw_pg_ok() (pg.h: the error classes of every other statement, by
+ * SQLSTATE) with "simindex: " before what. */
+bool nw_simw_ok(PGconn *conn, const PGresult *res, ExecStatusType want, const char *what,
+                nw_err_t *err);
 
 /* A growing byte buffer; oom set once an allocation failed. */
 typedef struct nw_simw_buf {

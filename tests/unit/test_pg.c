@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "pg.h"
+#include "simindex_wire.h"
 
 static void test_array_literals(void **state)
 {
@@ -126,12 +127,50 @@ static void test_copy_roundtrip(void **state)
     PQfinish(c);
 }
 
+/* The similarity index's statements get the classes of every other
+ * statement: a read-only server (an old primary after a failover) or a
+ * cancelled statement is retried, never fatal. */
+static void test_simindex_error_classes(void **state)
+{
+    (void)state;
+    const char *dsn = getenv("NEWSWIRE_PG_DSN");
+    if (!dsn || !*dsn) {
+        print_message("NEWSWIRE_PG_DSN unset: skipped\n");
+        skip();
+    }
+    PGconn *c = PQconnectdb(dsn);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    nw_err_t err = {0};
+    assert_true(nw_pg_exec(c, "BEGIN READ ONLY", "begin", &err));
+    /* refused before anything is made (a temporary table would be allowed) */
+    PGresult *r = PQexec(c, "CREATE TABLE nw_read_only_probe (a int)");
+    assert_false(nw_simw_ok(c, r, PGRES_COMMAND_OK, "insert", &err));
+    PQclear(r);
+    assert_int_equal(err.cls, NW_ERR_TRANSIENT);
+    assert_string_equal(err.code, "25006");
+    assert_true(strncmp(err.msg, "simindex: insert: ", 18) == 0);
+    assert_true(nw_pg_exec(c, "ROLLBACK", "rollback", &err));
+    assert_true(nw_pg_exec(c, "SET statement_timeout = 10", "timeout", &err));
+    r = PQexec(c, "SELECT pg_sleep(5)");
+    assert_false(nw_simw_ok(c, r, PGRES_TUPLES_OK, "candidates", &err));
+    PQclear(r);
+    assert_int_equal(err.cls, NW_ERR_TRANSIENT);
+    assert_string_equal(err.code, "57014");
+    /* a result of another kind than wanted is a bug of ours */
+    r = PQexec(c, "SELECT 1");
+    assert_false(nw_simw_ok(c, r, PGRES_COMMAND_OK, "planner settings", &err));
+    PQclear(r);
+    assert_int_equal(err.cls, NW_ERR_FATAL);
+    PQfinish(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_array_literals),
         cmocka_unit_test(test_copy_layout),
         cmocka_unit_test(test_copy_roundtrip),
+        cmocka_unit_test(test_simindex_error_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
