@@ -60,11 +60,6 @@ bool nw_simindex_lock(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err
 
 /* ---- step 2: insert ---------------------------------------------------- */
 
-static double item_time(const nw_sim_item_t *it, double now)
-{
-    return it->meta.versioncreated ? (double)it->meta.versioncreated : now;
-}
-
 bool nw_simindex_insert(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err_t *err)
 {
     if (!n)
@@ -86,7 +81,7 @@ bool nw_simindex_insert(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_e
     for (size_t i = 0; i < n; i++) {
         const nw_sim_item_t *it = &items[i];
         const nw_fp_t *fp = it->fp;
-        double t = item_time(it, now);
+        double t = nw_simw_item_time(it, now);
         nw_simw_arr_i8(&a[F_V], it->meta.version_pk);
         nw_simw_arr_i8(&a[F_S], it->meta.story_pk);
         nw_simw_arr_text(&a[F_P], it->meta.provider ? it->meta.provider : "");

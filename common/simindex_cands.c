@@ -119,11 +119,6 @@ static const char *own_str(nw_sim_cands_t *c, const PGresult *r, int row, int co
     return s;
 }
 
-static double item_time(const nw_sim_item_t *it, double now)
-{
-    return it->meta.versioncreated ? (double)it->meta.versioncreated : now;
-}
-
 /* Statement 1. Band rows: (item_no, version_pk, NULL, NULL); term rows:
  * (ordinal of the query term, NULL, versions[], weights[]). */
 static PGresult *query_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
@@ -139,7 +134,7 @@ static PGresult *query_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw
     size_t nq = 0;
     for (size_t i = 0; i < n; i++) {
         const nw_fp_t *fp = items[i].fp;
-        double t = item_time(&items[i], now);
+        double t = nw_simw_item_time(&items[i], now);
         lo = (i == 0 || t < lo) ? t : lo;
         hi = (i == 0 || t > hi) ? t : hi;
         uint64_t k[NW_FP_MAX_KEYS];

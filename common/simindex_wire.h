@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "simindex.h"
 
 #define NW_OID_BOOL 16
 #define NW_OID_BYTEA 17
@@ -86,5 +87,13 @@ bool nw_simw_aiter_init(nw_simw_aiter_t *it, const PGresult *r, int row, int col
 /* The next element's bytes (elen set), or NULL when it is SQL NULL. Call at
  * most n times. */
 const char *nw_simw_aiter_next(nw_simw_aiter_t *it, int *elen);
+
+/* The time an item is indexed under (its versioncreated, else now): the
+ * insert and the candidate lookup must agree on it, or an item would look
+ * for its neighbours in another window than the one it was stored in. */
+static inline double nw_simw_item_time(const nw_sim_item_t *it, double now)
+{
+    return it->meta.versioncreated ? (double)it->meta.versioncreated : now;
+}
 
 #endif
