@@ -250,12 +250,14 @@ static rd_kafka_message_t *fetch_original(replay_t *r, rd_kafka_message_t *m)
         rd_kafka_message_t *x = rd_kafka_consumer_poll(r->fetcher, 200);
         if (!x)
             continue;
-        if (!x->err && x->partition == p && x->offset == o)
+        if (!x->err && x->partition == p && x->offset == o) {
             got = x;
-        else
-            rd_kafka_message_destroy(x);
-        if (x && !x->err && x->offset > o)
-            break; /* compacted or deleted */
+            break;
+        }
+        bool past = !x->err && x->offset > o; /* compacted or deleted */
+        rd_kafka_message_destroy(x);
+        if (past)
+            break;
     }
     rd_kafka_assign(r->fetcher, NULL);
     return got;
