@@ -149,12 +149,37 @@ char *nw_event_body(const nw_event_in_t *in, size_t *len)
             json_object_set_new(stub, "headlines", json_pack("[O]", h));
         json_object_set_new(o, "item", stub);
         json_object_set_new(o, "item_omitted", json_true());
-    } else {
-        json_object_set(o, "item", it->ninjs);
+        char *s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        if (s && len)
+            *len = strlen(s);
+        return s;
     }
-    char *s = json_dumps(o, JSON_COMPACT);
+    /* The item last, spliced in as text: its serialization (made once, see
+     * nw_item_ninjs_text) is the largest part of the event. */
+    char *own = it->ninjs_text ? NULL : json_dumps(it->ninjs, JSON_COMPACT);
+    const char *item = it->ninjs_text ? it->ninjs_text : own;
+    size_t item_len = it->ninjs_text ? it->ninjs_len : own ? strlen(own) : 0;
+    char *head = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    if (s && len)
-        *len = strlen(s);
+    size_t head_len = head ? strlen(head) : 0;
+    char *s = NULL;
+    if (head && item && head_len >= 2 && head[head_len - 1] == '}') {
+        static const char key[] = ",\"item\":";
+        size_t n = head_len - 1 + sizeof key - 1 + item_len + 1;
+        s = malloc(n + 1);
+        if (s) {
+            char *w = s;
+            memcpy(w, head, head_len - 1), w += head_len - 1;
+            memcpy(w, key, sizeof key - 1), w += sizeof key - 1;
+            memcpy(w, item, item_len), w += item_len;
+            *w++ = '}';
+            *w = '\0';
+            if (len)
+                *len = n;
+        }
+    }
+    free(head);
+    free(own);
     return s;
 }

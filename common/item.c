@@ -25,7 +25,19 @@ void nw_item_free(nw_item_t *it)
     free(it->version_id);
     free(it->derived_from);
     free(it->pair_key);
+    free(it->ninjs_text);
     memset(it, 0, sizeof *it);
+}
+
+const char *nw_item_ninjs_text(nw_item_t *it, size_t *len)
+{
+    if (!it->ninjs_text) {
+        it->ninjs_text = json_dumps(it->ninjs, JSON_COMPACT);
+        it->ninjs_len = it->ninjs_text ? strlen(it->ninjs_text) : 0;
+    }
+    if (len)
+        *len = it->ninjs_len;
+    return it->ninjs_text;
 }
 
 const char *nw_pubstatus_name(nw_pubstatus_t s)

@@ -70,6 +70,10 @@ typedef struct nw_item {
                                 content hash that only catches exact re-sends */
     nw_part_t part;          /* AP JSON + NITF pairs: which half this is */
     char *pair_key;          /* halves with equal pair_key belong together: "<itemid>.<version>" */
+
+    /* ninjs serialized (compact), made once by nw_item_ninjs_text; NULL until then */
+    char *ninjs_text;
+    size_t ninjs_len;
 } nw_item_t;
 
 /* Initialize an empty item (ninjs = new empty object). */
@@ -77,6 +81,11 @@ void nw_item_init(nw_item_t *it);
 
 /* Release everything the item owns and reset it to an empty state. */
 void nw_item_free(nw_item_t *it);
+
+/* The ninjs object as compact JSON text, serialized on the first call and
+ * kept (the stored row and the event carry the same bytes). The ninjs must
+ * not change after the first call. NULL when out of memory. */
+const char *nw_item_ninjs_text(nw_item_t *it, size_t *len);
 
 const char *nw_pubstatus_name(nw_pubstatus_t s);   /* "usable", "withheld", "canceled" */
 const char *nw_edit_name(nw_edit_t e);             /* "new", "update", "correction", "kill" */

@@ -457,8 +457,9 @@ static void add_event(batch_t *b, size_t i, nw_copybuf_t *obuf, pending_events_t
 static void add_version_row(batch_t *b, size_t i, nw_copybuf_t *vbuf)
 {
     const nw_store_rec_t *rec = &b->recs[i];
-    const nw_item_t *it = rec->item;
-    char *ninjs = json_dumps(it->ninjs, JSON_COMPACT);
+    nw_item_t *it = rec->item;
+    size_t ninjs_len = 0;
+    const char *ninjs = nw_item_ninjs_text(it, &ninjs_len);
     nw_copy_row(vbuf, 20);
     nw_copy_int8(vbuf, rec->version_pk);
     nw_copy_int8(vbuf, rec->story_pk);
@@ -474,7 +475,7 @@ static void add_version_row(batch_t *b, size_t i, nw_copybuf_t *vbuf)
     nw_copy_time(vbuf, it->firstcreated);
     nw_copy_time(vbuf, it->versioncreated);
     nw_copy_bytes(vbuf, b->fps[i].content_hash, 16);
-    nw_copy_jsonb(vbuf, ninjs ? ninjs : "{}", ninjs ? strlen(ninjs) : 2);
+    nw_copy_jsonb(vbuf, ninjs ? ninjs : "{}", ninjs ? ninjs_len : 2);
     nw_copy_bytes(vbuf, rec->raw, rec->raw_len);
     nw_copy_text(vbuf, rec->topic);
     if (rec->topic) {
@@ -485,7 +486,6 @@ static void add_version_row(batch_t *b, size_t i, nw_copybuf_t *vbuf)
         nw_copy_null(vbuf);
     }
     nw_copy_int8(vbuf, b->rs[i].cluster);
-    free(ninjs);
 }
 
 static void add_link_rows(batch_t *b, size_t i, linkrows_t *lr)

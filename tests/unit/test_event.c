@@ -75,6 +75,22 @@ static void test_body(void **state)
     assert_null(json_object_get(o, "item_omitted"));
     assert_true(json_is_array(json_object_get(o, "links")));
     json_decref(o);
+
+    /* with the item's text made once (nw_item_ninjs_text, as the store does):
+     * the same bytes, and the item is that text */
+    size_t tlen = 0;
+    const char *text = nw_item_ninjs_text(&it, &tlen);
+    assert_non_null(text);
+    assert_int_equal(tlen, strlen(text));
+    assert_ptr_equal(nw_item_ninjs_text(&it, NULL), text); /* made once */
+    size_t len2 = 0;
+    char *s2 = nw_event_body(&in, &len2);
+    assert_int_equal(len2, len);
+    assert_string_equal(s2, s);
+    char *tail = s2 + len2 - tlen - 1;
+    assert_memory_equal(tail, text, tlen);
+    assert_string_equal(tail + tlen, "}");
+    free(s2);
     free(s);
 
     /* too big for the broker: a stub that still names the story */
