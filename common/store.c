@@ -142,7 +142,8 @@ bool nw_store_maintain(nw_store_t *st, nw_err_t *err)
 
 /* ---- batches --------------------------------------------------------------- */
 
-bool nw_store_fingerprint(nw_store_t *st, const nw_item_t *it, nw_fp_t *out, nw_err_t *err)
+static bool fingerprint_with(nw_store_t *st, nw_fp_ctx_t *ctx, const nw_item_t *it, nw_fp_t *out,
+                             nw_err_t *err)
 {
     size_t len = it->body_text ? strlen(it->body_text) : 0;
     if (len > NW_STORE_FP_TEXT) {
@@ -154,9 +155,31 @@ bool nw_store_fingerprint(nw_store_t *st, const nw_item_t *it, nw_fp_t *out, nw_
                         .body = len ? it->body_text : NULL,
                         .body_len = len,
                         .language = it->language};
-    if (!st->fp_ctx)
+    if (!ctx)
         return nw_err_set(err, NW_ERR_FATAL, "oom", "store: no fingerprint context");
-    return nw_fp_compute(st->fp_ctx, &st->fp_cfg, &in, out, err);
+    return nw_fp_compute(ctx, &st->fp_cfg, &in, out, err);
+}
+
+bool nw_store_fingerprint(nw_store_t *st, const nw_item_t *it, nw_fp_t *out, nw_err_t *err)
+{
+    return fingerprint_with(st, st->fp_ctx, it, out, err);
+}
+
+bool nw_store_ready(const nw_store_t *st)
+{
+    return st->idf_loaded_us != 0;
+}
+
+bool nw_store_fingerprints(nw_store_t *st, nw_fp_ctx_t *ctx, nw_item_t *const *items, size_t n,
+                           nw_fp_t *fps, nw_err_t *err)
+{
+    if (!st->idf_loaded_us)
+        return nw_err_set(err, NW_ERR_TRANSIENT, "not-ready",
+                          "store: term statistics not loaded yet");
+    for (size_t i = 0; i < n; i++)
+        if (!fingerprint_with(st, ctx, items[i], &fps[i], err))
+            return false;
+    return true;
 }
 
 static bool is_race(const nw_err_t *err)
@@ -241,8 +264,8 @@ static bool ensure_partitions(nw_store_t *st, const nw_store_rec_t *recs, size_t
     return true;
 }
 
-bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_events_t *events,
-                        nw_err_t *err)
+bool nw_store_put_batch_fp(nw_store_t *st, nw_store_rec_t *recs, size_t n, const nw_fp_t *fps,
+                           nw_events_t *events, nw_err_t *err)
 {
     if (!ensure_partitions(st, recs, n, err))
         return false;
@@ -256,18 +279,22 @@ bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_event
     }
     /* Fingerprints once per batch, outside the transaction: retries and
      * splits reuse them. */
-    nw_fp_t *fps = malloc((n ? n : 1) * sizeof *fps);
-    if (!fps)
-        return nw_err_set(err, NW_ERR_FATAL, "oom", "store: out of memory");
-    for (size_t i = 0; i < n; i++) {
-        if (!nw_store_fingerprint(st, recs[i].item, &fps[i], err)) {
-            free(fps);
-            return false;
+    nw_fp_t *own = NULL;
+    if (!fps) {
+        own = malloc((n ? n : 1) * sizeof *own);
+        if (!own)
+            return nw_err_set(err, NW_ERR_FATAL, "oom", "store: out of memory");
+        for (size_t i = 0; i < n; i++) {
+            if (!nw_store_fingerprint(st, recs[i].item, &own[i], err)) {
+                free(own);
+                return false;
+            }
         }
+        fps = own;
     }
     size_t before = events->n;
     bool ok = put_range(st, recs, fps, n, events, err);
-    free(fps);
+    free(own);
     if (ok) {
         st->stats.batches++;
         return true;
@@ -279,6 +306,12 @@ bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_event
     }
     events->n = before;
     return false;
+}
+
+bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_events_t *events,
+                        nw_err_t *err)
+{
+    return nw_store_put_batch_fp(st, recs, n, NULL, events, err);
 }
 
 /* ---- outbox -------------------------------------------------------------- */

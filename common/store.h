@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "event.h"
+#include "fingerprint.h"
 #include "item.h"
 
 typedef enum {
@@ -112,6 +113,23 @@ bool nw_store_migrate(nw_store_t *st, const char *dir, nw_err_t *err);
  * transient or fatal errors, with nothing stored. */
 bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_events_t *events,
                         nw_err_t *err);
+
+/* The same with the items' fingerprints computed beforehand (fps[i] for
+ * recs[i], by nw_store_fingerprints; NULL: computed here). */
+bool nw_store_put_batch_fp(nw_store_t *st, nw_store_rec_t *recs, size_t n, const nw_fp_t *fps,
+                           nw_events_t *events, nw_err_t *err);
+
+/* True once the term statistics the fingerprints weigh terms by are loaded
+ * (the first nw_store_maintain or batch loads them). */
+bool nw_store_ready(const nw_store_t *st);
+
+/* Fingerprints of items[0..n) into fps, with a caller's scratch context:
+ * CPU only, no database, so a thread may compute a batch's while another
+ * runs a transaction on the store; nothing may change the store's settings
+ * (nw_store_maintain) meanwhile. Fails (transient, "not-ready") before
+ * nw_store_ready(). */
+bool nw_store_fingerprints(nw_store_t *st, nw_fp_ctx_t *ctx, nw_item_t *const *items, size_t n,
+                           nw_fp_t *fps, nw_err_t *err);
 
 /* Record that the broker acknowledged these events. */
 bool nw_store_mark_sent(nw_store_t *st, const nw_events_t *events, nw_err_t *err);
