@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -15,6 +16,7 @@
 #include "migrate.h"
 #include "store.h"
 #include "telemetry.h"
+#include "worker.h"
 
 /* One consumed message and what became of it. */
 typedef struct inmsg {
@@ -26,15 +28,39 @@ typedef struct inmsg {
     const char *stage;        /* "parse" or "store" when dead-lettered */
 } inmsg_t;
 
+/* A batch of messages, from collecting to publishing. Two are in hand at
+ * once: while the worker thread runs one's transaction, the main thread
+ * publishes the one before and collects, parses and fingerprints the next. */
+typedef struct batch {
+    inmsg_t *msgs;
+    size_t n, cap;
+    nw_fp_t *fps;            /* every parsed item's, in message order; NULL: the store makes them */
+    /* one attempt at storing it: what the worker reads and writes */
+    nw_store_t *store;
+    nw_store_rec_t *recs;    /* the items of messages still ours */
+    size_t nrecs;
+    nw_fp_t *rec_fps;        /* fps of recs: fps itself, a copy without the dropped, or NULL */
+    nw_events_t events;
+    nw_err_t err;
+    bool ok;
+    double t0, t_parsed, t_prepared, t_submitted, t_stored;
+    double store_cpu_s;
+} batch_t;
+
 typedef struct app {
     const nw_config_t *cfg;
     volatile sig_atomic_t *stop;
     volatile sig_atomic_t *give_up; /* abandon sends still waiting (shutdown) */
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
-    nw_store_t *store;
-    inmsg_t *batch;
-    size_t nbatch, cap;
+    nw_store_t *store;       /* the worker's while a batch is submitted */
+    nw_worker_t *worker;
+    nw_fp_ctx_t *fp_ctx;     /* the main thread's fingerprint scratch */
+    bool store_ready;        /* nw_store_ready(), read while the worker was idle */
+    batch_t slots[2];
+    batch_t *next;           /* being collected and prepared */
+    batch_t *fly;            /* submitted to the worker, or stored: to publish; NULL when none */
+    nw_events_t unmarked;    /* published, not yet marked sent in the outbox (ids only) */
     rd_kafka_message_t **held;   /* received while paused: first in the next batch */
     size_t nheld, capheld;
     bool paused;
@@ -60,10 +86,16 @@ static bool in_list(const rd_kafka_topic_partition_list_t *parts, const char *to
  * owner reads them again from the last committed offset. */
 static void drop_partitions(app_t *app, const rd_kafka_topic_partition_list_t *parts)
 {
-    for (size_t i = 0; i < app->nbatch; i++) {
-        rd_kafka_message_t *m = app->batch[i].msg;
-        if (!app->batch[i].dropped && in_list(parts, rd_kafka_topic_name(m->rkt), m->partition))
-            app->batch[i].dropped = true;
+    /* A batch already submitted is stored all the same (the new owner finds
+     * those versions stored and republishes their events); its offsets of
+     * these partitions are not stored. */
+    for (int s = 0; s < 2; s++) {
+        batch_t *b = &app->slots[s];
+        for (size_t i = 0; i < b->n; i++) {
+            rd_kafka_message_t *m = b->msgs[i].msg;
+            if (!b->msgs[i].dropped && in_list(parts, rd_kafka_topic_name(m->rkt), m->partition))
+                b->msgs[i].dropped = true;
+        }
     }
     size_t k = 0;
     for (size_t i = 0; i < app->nheld; i++) {
@@ -213,13 +245,13 @@ static bool join_halves(const char *pair_key, const void *meta, size_t meta_len,
 
 /* ---- collecting a batch ----------------------------------------------------- */
 
-static void batch_push(app_t *app, rd_kafka_message_t *m)
+static void batch_push(app_t *app, batch_t *b, rd_kafka_message_t *m)
 {
-    if (app->nbatch == app->cap) {
-        app->cap = app->cap ? app->cap * 2 : 256;
-        app->batch = realloc(app->batch, app->cap * sizeof *app->batch);
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 256;
+        b->msgs = realloc(b->msgs, b->cap * sizeof *b->msgs);
     }
-    inmsg_t *im = &app->batch[app->nbatch++];
+    inmsg_t *im = &b->msgs[b->n++];
     memset(im, 0, sizeof *im);
     im->msg = m;
     app->consumed++;
@@ -252,19 +284,22 @@ static bool consumer_error(rd_kafka_message_t *m)
  * parsed items and its COPY data live together: a count alone would let 500
  * messages of 10 MB take gigabytes). A message over the byte cap still makes
  * a batch of its own. */
-static void collect(app_t *app)
+static void collect(app_t *app, batch_t *b)
 {
     long max = app->cfg->batch_size;
     size_t bytes = 0, max_bytes = (size_t)app->cfg->batch_max_bytes;
-    while (app->nheld > 0 && (long)app->nbatch < max && bytes < max_bytes) {
+    while (app->nheld > 0 && (long)b->n < max && bytes < max_bytes) {
         bytes += app->held[0]->len;
-        batch_push(app, app->held[0]);
+        batch_push(app, b, app->held[0]);
         memmove(app->held, app->held + 1, --app->nheld * sizeof *app->held);
     }
     int64_t deadline = 0;
-    while ((long)app->nbatch < max && bytes < max_bytes && !*app->stop) {
+    while ((long)b->n < max && bytes < max_bytes && !*app->stop) {
+        /* Nothing new and the batch in flight is stored: go and publish it. */
+        if (b->n == 0 && app->fly && nw_worker_done(app->worker))
+            return;
         int timeout = 200;
-        if (app->nbatch > 0) {
+        if (b->n > 0) {
             if (!deadline)
                 deadline = nw_now_us() + app->cfg->batch_wait_ms * 1000;
             int64_t left = (deadline - nw_now_us()) / 1000;
@@ -272,15 +307,17 @@ static void collect(app_t *app)
                 break;
             timeout = (int)left;
         }
+        if (app->fly && b->n == 0 && timeout > 5)
+            timeout = 5; /* keep an eye on the worker */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(app->consumer, timeout);
         if (!m) {
-            if (app->nbatch == 0)
+            if (b->n == 0 && !app->fly)
                 return; /* idle: let the caller do housekeeping */
             continue;
         }
         if (!consumer_error(m)) {
             bytes += m->len;
-            batch_push(app, m);
+            batch_push(app, b, m);
         }
     }
 }
@@ -386,11 +423,11 @@ static void add_dead_letter(app_t *app, nw_outmsg_t *om, inmsg_t *im)
 
 /* ---- one batch --------------------------------------------------------------- */
 
-static void store_offsets(app_t *app)
+static void store_offsets(app_t *app, const batch_t *b)
 {
     rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
-    for (size_t i = 0; i < app->nbatch; i++) {
-        inmsg_t *im = &app->batch[i];
+    for (size_t i = 0; i < b->n; i++) {
+        const inmsg_t *im = &b->msgs[i];
         if (im->dropped)
             continue;
         rd_kafka_message_t *m = im->msg;
@@ -410,49 +447,137 @@ static void store_offsets(app_t *app)
     rd_kafka_topic_partition_list_destroy(offs);
 }
 
-static void batch_release(app_t *app)
+static void batch_release(batch_t *b)
 {
-    for (size_t i = 0; i < app->nbatch; i++) {
-        nw_items_free(&app->batch[i].items);
-        rd_kafka_message_destroy(app->batch[i].msg);
+    for (size_t i = 0; i < b->n; i++) {
+        nw_items_free(&b->msgs[i].items);
+        rd_kafka_message_destroy(b->msgs[i].msg);
     }
-    app->nbatch = 0;
+    if (b->rec_fps != b->fps)
+        free(b->rec_fps);
+    free(b->fps);
+    free(b->recs);
+    nw_events_free(&b->events);
+    inmsg_t *msgs = b->msgs;
+    size_t cap = b->cap;
+    memset(b, 0, sizeof *b);
+    b->msgs = msgs; /* the message array is reused */
+    b->cap = cap;
 }
 
-/* Store the batch, retrying transient failures with capped exponential
- * back-off while consumption is paused. False: give up (stop requested or a
- * fatal error in *fatal). */
-static bool store_batch(app_t *app, nw_store_rec_t **recs_out, size_t *nrecs_out,
-                        nw_events_t *events, bool *fatal)
+/* Parse the batch's messages and fingerprint their items: CPU only, done
+ * while the worker stores the batch before. */
+static void prepare(app_t *app, batch_t *b)
+{
+    b->t0 = nw_telemetry_now();
+    size_t nitems = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        inmsg_t *im = &b->msgs[i];
+        if (im->dropped)
+            continue;
+        parse_one(im);
+        nw_telemetry_consumed(im->msg, &im->items, im->parsed);
+        if (!im->parsed)
+            continue;
+        nitems += im->items.n;
+        for (size_t j = 0; j < im->items.n; j++) /* the text the row and the event carry */
+            nw_item_ninjs_text(&im->items.v[j], NULL);
+    }
+    b->t_parsed = nw_telemetry_now();
+    /* Term statistics not loaded yet (the first batch, or PostgreSQL was
+     * away at the start): the worker loads them and fingerprints itself. */
+    b->t_prepared = b->t_parsed;
+    if (nitems == 0 || !app->store_ready)
+        return;
+    nw_item_t **items = malloc(nitems * sizeof *items);
+    b->fps = malloc(nitems * sizeof *b->fps);
+    size_t k = 0;
+    for (size_t i = 0; items && i < b->n; i++)
+        for (size_t j = 0; b->msgs[i].parsed && !b->msgs[i].dropped && j < b->msgs[i].items.n; j++)
+            items[k++] = &b->msgs[i].items.v[j];
+    nw_err_t err = {0};
+    if (!items || !b->fps ||
+        !nw_store_fingerprints(app->store, app->fp_ctx, items, nitems, b->fps, &err)) {
+        free(b->fps); /* the worker tries again, and reports what fails */
+        b->fps = NULL;
+    }
+    free(items);
+    b->t_prepared = nw_telemetry_now();
+}
+
+static void store_job(void *arg)
+{
+    batch_t *b = arg;
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    nw_err_clear(&b->err);
+    b->ok = b->nrecs == 0 ||
+            nw_store_put_batch_fp(b->store, b->recs, b->nrecs, b->rec_fps, &b->events, &b->err);
+    b->t_stored = nw_telemetry_now();
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    b->store_cpu_s = (double)(c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) / 1e9;
+}
+
+/* Hand one attempt at storing b to the worker: the items of the messages
+ * that are still ours (a rebalance may have taken some since the last). */
+static void submit(app_t *app, batch_t *b)
+{
+    if (!b->t_submitted)
+        b->t_submitted = nw_telemetry_now();
+    size_t total = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->msgs[i].parsed)
+            total += b->msgs[i].items.n;
+    free(b->recs);
+    if (b->rec_fps != b->fps)
+        free(b->rec_fps);
+    b->recs = calloc(total + 1, sizeof *b->recs);
+    b->rec_fps = b->fps ? malloc((total + 1) * sizeof *b->rec_fps) : NULL;
+    size_t n = 0, f = 0;
+    bool dropped = false;
+    for (size_t i = 0; i < b->n; i++) {
+        inmsg_t *im = &b->msgs[i];
+        if (!im->parsed)
+            continue;
+        if (im->dropped) {
+            f += im->items.n;
+            dropped = true;
+            continue;
+        }
+        rd_kafka_message_t *m = im->msg;
+        for (size_t k = 0; k < im->items.n; k++, f++) {
+            if (b->rec_fps)
+                b->rec_fps[n] = b->fps[f];
+            b->recs[n++] = (nw_store_rec_t){.item = &im->items.v[k],
+                                            .raw = m->payload ? m->payload : "",
+                                            .raw_len = m->len,
+                                            .topic = rd_kafka_topic_name(m->rkt),
+                                            .partition = m->partition, .offset = m->offset};
+        }
+    }
+    if (b->rec_fps && !dropped) { /* the common case: no copy */
+        free(b->rec_fps);
+        b->rec_fps = b->fps;
+    }
+    b->nrecs = n;
+    b->store = app->store;
+    nw_worker_submit(app->worker, store_job, b);
+}
+
+/* Wait for the worker to store b, retrying transient failures with capped
+ * exponential back-off while consumption is paused. False: give up (stop
+ * requested, or a fatal error: *fatal). */
+static bool finish_store(app_t *app, batch_t *b, bool *fatal)
 {
     int backoff = 100;
     for (;;) {
-        size_t total = 0;
-        for (size_t i = 0; i < app->nbatch; i++)
-            total += app->batch[i].items.n;
-        nw_store_rec_t *recs = calloc(total + 1, sizeof *recs);
-        size_t n = 0;
-        for (size_t i = 0; i < app->nbatch; i++) {
-            inmsg_t *im = &app->batch[i];
-            if (im->dropped || !im->parsed)
-                continue;
-            rd_kafka_message_t *m = im->msg;
-            for (size_t k = 0; k < im->items.n; k++)
-                recs[n++] = (nw_store_rec_t){.item = &im->items.v[k],
-                                             .raw = m->payload ? m->payload : "",
-                                             .raw_len = m->len,
-                                             .topic = rd_kafka_topic_name(m->rkt),
-                                             .partition = m->partition, .offset = m->offset};
-        }
-        nw_err_t err = {0};
-        if (n == 0 || nw_store_put_batch(app->store, recs, n, events, &err)) {
-            *recs_out = recs;
-            *nrecs_out = n;
+        nw_worker_wait(app->worker);
+        if (b->ok) {
             set_paused(app, false);
-            nw_telemetry_stored(app->store, recs, n);
+            nw_telemetry_stored(app->store, b->recs, b->nrecs);
             return true;
         }
-        free(recs);
+        nw_err_t err = b->err;
         nw_telemetry_db_error(app->store, &err);
         if (err.cls == NW_ERR_FATAL) {
             nw_log_error("database error, stopping", NW_LS("code", err.code),
@@ -475,6 +600,7 @@ static bool store_batch(app_t *app, nw_store_rec_t **recs_out, size_t *nrecs_out
                 nw_log_info("reconnected to PostgreSQL");
         }
         backoff = backoff * 2 > app->cfg->retry_max_ms ? (int)app->cfg->retry_max_ms : backoff * 2;
+        submit(app, b);
     }
 }
 
@@ -490,58 +616,56 @@ static void test_hook_after_commit(app_t *app, size_t nevents)
         pause();
 }
 
-/* Returns false on a fatal error. */
-static bool process_batch(app_t *app)
+/* Mark the events published by the batch before as sent (the outbox sweep
+ * would otherwise republish them). Only while the worker is idle. */
+static void mark_unmarked(app_t *app)
 {
-    double t0 = nw_telemetry_now();
-    for (size_t i = 0; i < app->nbatch; i++)
-        if (!app->batch[i].dropped) {
-            parse_one(&app->batch[i]);
-            nw_telemetry_consumed(app->batch[i].msg, &app->batch[i].items, app->batch[i].parsed);
-        }
-    double t_parsed = nw_telemetry_now();
-
-    nw_events_t events = {0};
-    nw_store_rec_t *recs = NULL;
-    size_t nrecs = 0;
-    bool fatal = false;
-    if (!store_batch(app, &recs, &nrecs, &events, &fatal)) {
-        nw_events_free(&events);
-        return !fatal; /* stopping: nothing acknowledged, offsets not stored */
+    if (app->unmarked.n == 0)
+        return;
+    nw_err_t merr = {0};
+    if (!nw_store_mark_sent(app->store, &app->unmarked, &merr)) {
+        nw_log_warn("could not mark events sent (they will be republished)",
+                    NW_LS("reason", merr.msg));
+        nw_telemetry_db_error(app->store, &merr);
     }
+    nw_events_free(&app->unmarked);
+}
+
+/* Publish a stored batch's events and dead letters, then store its offsets.
+ * Returns false on a fatal error. */
+static bool publish(app_t *app, batch_t *b)
+{
     /* Rows PostgreSQL refused make their message a dead letter too (the
      * message's other items, if any, stay stored). */
     size_t nstored = 0, nheld = 0;
-    for (size_t r = 0; r < nrecs; r++) {
-        nstored += recs[r].outcome == NW_REC_STORED;
-        nheld += recs[r].outcome == NW_REC_HELD;
+    for (size_t r = 0; r < b->nrecs; r++) {
+        nstored += b->recs[r].outcome == NW_REC_STORED;
+        nheld += b->recs[r].outcome == NW_REC_HELD;
     }
-    for (size_t i = 0, r = 0; i < app->nbatch && r < nrecs; i++) {
-        inmsg_t *im = &app->batch[i];
-        if (im->dropped || !im->parsed)
-            continue;
+    for (size_t i = 0, r = 0; i < b->n && r < b->nrecs; i++) {
+        inmsg_t *im = &b->msgs[i];
+        if (!im->parsed || im->items.n == 0 || b->recs[r].item != &im->items.v[0])
+            continue; /* not in the last attempt (dropped before it) */
         for (size_t k = 0; k < im->items.n; k++, r++) {
-            if (recs[r].outcome == NW_REC_FAILED && im->parsed) {
-                im->err = recs[r].err;
+            if (b->recs[r].outcome == NW_REC_FAILED && im->parsed) {
+                im->err = b->recs[r].err;
                 im->stage = "store";
                 im->parsed = false;
             }
         }
     }
-    free(recs);
-    double t_stored = nw_telemetry_now();
-    test_hook_after_commit(app, events.n);
-
+    double t_publish = nw_telemetry_now();
+    nw_events_t *events = &b->events;
     size_t ndead = 0;
-    for (size_t i = 0; i < app->nbatch; i++)
-        ndead += !app->batch[i].dropped && !app->batch[i].parsed;
-    size_t nout = events.n + ndead;
+    for (size_t i = 0; i < b->n; i++)
+        ndead += !b->msgs[i].dropped && !b->msgs[i].parsed;
+    size_t nout = events->n + ndead;
     nw_outmsg_t *out = calloc(nout + 1, sizeof *out);
-    for (size_t i = 0; i < events.n; i++)
-        add_event(app, &out[i], &events.v[i]);
-    size_t k = events.n;
-    for (size_t i = 0; i < app->nbatch; i++) {
-        inmsg_t *im = &app->batch[i];
+    for (size_t i = 0; i < events->n; i++)
+        add_event(app, &out[i], &events->v[i]);
+    size_t k = events->n;
+    for (size_t i = 0; i < b->n; i++) {
+        inmsg_t *im = &b->msgs[i];
         if (im->dropped || im->parsed)
             continue;
         nw_log_warn("dead letter", NW_LS("stage", im->stage), NW_LS("code", im->err.code),
@@ -559,37 +683,36 @@ static bool process_batch(app_t *app)
     if (!sent) {
         nw_log_error("events not acknowledged; offsets not stored, the batch will be replayed",
                      NW_LS("code", err.code), NW_LS("reason", err.msg));
-        nw_events_free(&events);
         return err.cls != NW_ERR_FATAL;
     }
     double t_published = nw_telemetry_now();
-    nw_telemetry_published(&events, false);
-    for (size_t i = 0; i < app->nbatch; i++)
-        if (!app->batch[i].dropped && !app->batch[i].parsed)
-            nw_telemetry_dead_letter(app->batch[i].msg, &app->batch[i].items,
-                                     app->batch[i].stage, &app->batch[i].err);
-    nw_err_t merr = {0};
-    if (!nw_store_mark_sent(app->store, &events, &merr)) {
-        nw_log_warn("could not mark events sent (they will be republished)",
-                    NW_LS("reason", merr.msg));
-        nw_telemetry_db_error(app->store, &merr);
-    }
-    store_offsets(app);
+    nw_telemetry_published(events, false);
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->msgs[i].dropped && !b->msgs[i].parsed)
+            nw_telemetry_dead_letter(b->msgs[i].msg, &b->msgs[i].items, b->msgs[i].stage,
+                                     &b->msgs[i].err);
+    /* Marked sent before the next batch is submitted (ids are enough). */
+    for (size_t i = 0; i < events->n; i++)
+        nw_events_push(&app->unmarked, events->v[i].id, events->v[i].type, events->v[i].time,
+                       NULL, NULL, 0);
+    store_offsets(app, b);
     /* Commit now (async) rather than at the auto-committer's next tick (5 s):
-     * a crash then redoes at most the batch in flight, and a replica that
+     * a crash then redoes at most the batches in hand, and a replica that
      * keeps crashing still makes progress. */
     rd_kafka_commit(app->consumer, NULL, 1);
-    app->published += events.n;
+    app->published += events->n;
     app->dead_letters += ndead;
-    nw_telemetry_batch(app->nbatch, t_parsed - t0, t_stored - t_parsed, t_published - t_stored,
-                       nw_telemetry_now() - t0);
-    nw_log_info("batch done", NW_LI("messages", app->nbatch), NW_LI("stored", nstored),
-                NW_LI("held_halves", nheld),
-                NW_LI("events", events.n), NW_LI("dead_letters", ndead),
-                NW_LI("parse_ms", (t_parsed - t0) * 1000),
-                NW_LI("store_ms", (t_stored - t_parsed) * 1000),
-                NW_LI("publish_ms", (t_published - t_stored) * 1000));
-    nw_events_free(&events);
+    /* store: from the first submission to the worker's end of the last
+     * attempt (it overlaps the next batch's parse and this one's wait) */
+    double store_s = b->t_stored - b->t_submitted;
+    nw_telemetry_batch(b->n, b->t_parsed - b->t0, store_s, t_published - t_publish,
+                       t_published - b->t0);
+    nw_log_info("batch done", NW_LI("messages", b->n), NW_LI("stored", nstored),
+                NW_LI("held_halves", nheld), NW_LI("events", events->n),
+                NW_LI("dead_letters", ndead), NW_LI("parse_ms", (b->t_parsed - b->t0) * 1000),
+                NW_LI("fingerprint_ms", (b->t_prepared - b->t_parsed) * 1000),
+                NW_LI("store_ms", store_s * 1000), NW_LI("store_cpu_ms", b->store_cpu_s * 1000),
+                NW_LI("publish_ms", (t_published - t_publish) * 1000));
     app->batches_done++;
     return true;
 }
@@ -736,8 +859,12 @@ static void shutdown_app(app_t *app)
         rd_kafka_flush(app->producer, 5000);
         rd_kafka_destroy(app->producer);
     }
+    nw_worker_stop(app->worker);
     nw_store_close(app->store);
-    free(app->batch);
+    nw_fp_ctx_free(app->fp_ctx);
+    nw_events_free(&app->unmarked);
+    free(app->slots[0].msgs);
+    free(app->slots[1].msgs);
     free(app->held);
     nw_log_info("stopped", NW_LI("consumed", app->consumed), NW_LI("published", app->published),
                 NW_LI("dead_letters", app->dead_letters));
@@ -763,23 +890,62 @@ int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop,
         nw_http_stop(http);
         return rc;
     }
-    while (!*stop) {
-        collect(&app);
-        if (app.nbatch == 0) {
+    app.next = &app.slots[0];
+    app.worker = nw_worker_start("nw-store");
+    app.fp_ctx = nw_fp_ctx_new();
+    if (!app.worker || !app.fp_ctx) {
+        nw_log_error("cannot start the store thread");
+        rc = 2;
+    }
+    while (rc == 0) {
+        batch_t *b = app.next;
+        if (!*stop)
+            collect(&app, b);
+        if (b->n == 0 && !app.fly) {
+            if (*stop)
+                break;
+            mark_unmarked(&app);
             sweep_outbox(&app);
             maintain(&app);
+            app.store_ready = nw_store_ready(app.store);
             rd_kafka_poll(app.producer, 0); /* idle: serve its callbacks */
             nw_telemetry_tick(app.store, true);
             continue;
         }
-        bool ok = process_batch(&app);
-        batch_release(&app);
+        if (b->n > 0)
+            prepare(&app, b);
+        bool fatal = false;
+        if (app.fly && !finish_store(&app, app.fly, &fatal)) {
+            rc = fatal ? 1 : 0;
+            break; /* stopping (or fatal): nothing of it acknowledged, offsets not stored */
+        }
+        /* The worker is idle: the store is this thread's until the next submit. */
+        app.store_ready = nw_store_ready(app.store);
+        batch_t *stored = app.fly;
+        if (stored)
+            test_hook_after_commit(&app, stored->events.n);
+        mark_unmarked(&app);
         nw_telemetry_tick(app.store, true);
-        if (!ok) {
-            rc = 1;
-            break;
+        app.fly = NULL;
+        if (b->n > 0) {
+            submit(&app, b);
+            app.fly = b;
+            app.next = &app.slots[b == &app.slots[0]];
+        }
+        if (stored) {
+            bool ok = publish(&app, stored);
+            batch_release(stored);
+            nw_telemetry_tick(app.store, false);
+            if (!ok)
+                rc = 1;
         }
     }
+    if (app.worker) {
+        nw_worker_wait(app.worker); /* a batch submitted before a fatal error */
+        mark_unmarked(&app);
+    }
+    batch_release(&app.slots[0]);
+    batch_release(&app.slots[1]);
     nw_http_ready_stopping();
     shutdown_app(&app);
     nw_http_stop(http);
