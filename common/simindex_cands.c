@@ -1,12 +1,14 @@
 /*
  * simindex_cands: step 3 of the similarity index (simindex.h), the stored
- * candidates of every item of a batch, in two statements:
+ * candidates of every item of a batch, in three statements:
  *
- *   1. the raw hits: every (item, version) sharing a band key within the
- *      item's window, and for each of the item's term_query heaviest terms
- *      the term_postings_cap newest postings of the window. The posting scan
- *      runs backwards on the (term_hash, ts) index, so it stops at the cap:
- *      a common term costs the same as a rare one, however dense the window.
+ *   1. the raw hits: (a) every version sharing a band key with an item of
+ *      the batch, in one scan of the batch's sorted keys, each item's own
+ *      window applied here; (b) for each of the item's term_query heaviest
+ *      terms the term_postings_cap newest postings of the window. The posting
+ *      scan runs backwards on the (term_hash, ts) index, so it stops at the
+ *      cap: a common term costs the same as a rare one, however dense the
+ *      window.
  *   2. the metadata and cluster of each distinct version found, and its
  *      fingerprint unless it belongs to the batch itself (the caller has it).
  *
@@ -16,6 +18,7 @@
  * fingerprint travels once per distinct version, not once per (item,
  * candidate) pair: the items of a batch share most of their candidates.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -119,31 +122,88 @@ static const char *own_str(nw_sim_cands_t *c, const PGresult *r, int row, int co
     return s;
 }
 
-/* Statement 1. Band rows: (item_no, version_pk, NULL, NULL); term rows:
- * (ordinal of the query term, NULL, versions[], weights[]). */
-static PGresult *query_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
-                            size_t n, int32_t *qt_item, float *qt_w, nw_err_t *err)
+/* A band key of an item, and the item's window in PostgreSQL's timestamptz
+ * (microseconds since 2000-01-01, rounded as to_timestamp() rounds). */
+typedef struct qband {
+    int64_t bucket;
+    int32_t item;
+    int64_t lo, hi;
+} qband_t;
+
+static int cmp_qband(const void *x, const void *y)
 {
-    enum { QB_K, QB_I, QB_T, QT_H, QT_T, WIN, LO, HI, CAP, N_ARR };
-    static const uint32_t oids[QT_T + 1] = {NW_OID_INT8, NW_OID_INT4, NW_OID_FLOAT8, NW_OID_INT8,
-                                            NW_OID_FLOAT8};
+    const qband_t *a = x, *b = y;
+    if (a->bucket != b->bucket)
+        return a->bucket < b->bucket ? -1 : 1;
+    return a->item < b->item ? -1 : a->item > b->item;
+}
+
+static int64_t pg_time(double epoch_s)
+{
+    return (int64_t)rint((epoch_s - 946684800.0) * 1e6);
+}
+
+/* The batch's band keys (sorted by bucket) and its time bounds. */
+static qband_t *band_keys(const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items, size_t n,
+                          size_t *nk, double *lo, double *hi)
+{
+    qband_t *k = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *k);
+    if (!k)
+        return NULL;
+    double now = (double)time(NULL), win = cfg->window_s;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double t = nw_simw_item_time(&items[i], now);
+        *lo = (i == 0 || t < *lo) ? t : *lo;
+        *hi = (i == 0 || t > *hi) ? t : *hi;
+        uint64_t keys[NW_FP_MAX_KEYS];
+        size_t nkeys = nw_fp_band_keys(items[i].fp, keys);
+        for (size_t j = 0; j < nkeys; j++)
+            k[m++] = (qband_t){(int64_t)keys[j], (int32_t)i, pg_time(t - win), pg_time(t + win)};
+    }
+    qsort(k, m, sizeof *k, cmp_qband);
+    *nk = m;
+    return k;
+}
+
+/* Statement 1a: every band row of the batch's keys within the batch's
+ * bounds, (bucket, version_pk, ts), in one index scan per partition: the
+ * scan takes the sorted keys in one pass (= ANY), where a lateral probe per
+ * key paid the executor's per-row costs 23,000 times a batch. Each item's
+ * own window is applied here, in C (group_hits). */
+static PGresult *query_bands(PGconn *conn, const nw_simindex_cfg_t *cfg, const qband_t *k,
+                             size_t nk, double lo, double hi, nw_err_t *err)
+{
+    nw_simw_arr_t a[3];
+    nw_simw_arr_begin(&a[0], NW_OID_INT8);
+    for (size_t i = 0; i < nk; i++)
+        if (i == 0 || k[i].bucket != k[i - 1].bucket)
+            nw_simw_arr_i8(&a[0], k[i].bucket);
+    nw_simw_scalar_f8(&a[1], lo - cfg->window_s);
+    nw_simw_scalar_f8(&a[2], hi + cfg->window_s);
+    static const char sql[] = "SELECT b.bucket, b.version_pk, b.ts FROM sim_bands b"
+                              " WHERE b.bucket = ANY($1::bigint[])"
+                              "   AND b.ts >= to_timestamp($2::float8)"
+                              "   AND b.ts <= to_timestamp($3::float8)";
+    return nw_simw_exec(conn, sql, a, 3, PGRES_TUPLES_OK, "candidate bands", err);
+}
+
+/* Statement 1b: for each of the items' term_query heaviest terms, the
+ * term_postings_cap newest postings within the item's window, as (ordinal of
+ * the query term, versions[], weights[]). */
+static PGresult *query_terms(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
+                             size_t n, double lo, double hi, int32_t *qt_item, float *qt_w,
+                             nw_err_t *err)
+{
+    enum { QT_H, QT_T, WIN, LO, HI, CAP, N_ARR };
     nw_simw_arr_t a[N_ARR];
-    for (int i = 0; i <= QT_T; i++)
-        nw_simw_arr_begin(&a[i], oids[i]);
-    double now = (double)time(NULL), lo = 0, hi = 0;
+    nw_simw_arr_begin(&a[QT_H], NW_OID_INT8);
+    nw_simw_arr_begin(&a[QT_T], NW_OID_FLOAT8);
+    double now = (double)time(NULL);
     size_t nq = 0;
     for (size_t i = 0; i < n; i++) {
         const nw_fp_t *fp = items[i].fp;
         double t = nw_simw_item_time(&items[i], now);
-        lo = (i == 0 || t < lo) ? t : lo;
-        hi = (i == 0 || t > hi) ? t : hi;
-        uint64_t k[NW_FP_MAX_KEYS];
-        size_t m = nw_fp_band_keys(fp, k);
-        for (size_t j = 0; j < m; j++) {
-            nw_simw_arr_i8(&a[QB_K], (int64_t)k[j]);
-            nw_simw_arr_i4(&a[QB_I], (int32_t)i);
-            nw_simw_arr_f8(&a[QB_T], t);
-        }
         for (int j = 0; j < fp->n_terms && j < cfg->term_query; j++) {
             nw_simw_arr_i8(&a[QT_H], (int64_t)fp->terms[j].hash);
             nw_simw_arr_f8(&a[QT_T], t);
@@ -156,45 +216,33 @@ static PGresult *query_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw
     nw_simw_scalar_f8(&a[LO], lo - win);
     nw_simw_scalar_f8(&a[HI], hi + win);
     nw_simw_scalar_i4(&a[CAP], cfg->term_postings_cap);
-    /* The batch-wide bounds ($7, $8) let the planner prune the partitions
-     * outside every item's window. Both branches are LATERAL with the query
-     * keys outside: one index probe per key, whatever the statistics say. As
-     * a plain join, a partition whose statistics still said "empty" (made
-     * during this replay, not yet analyzed) was put on the outside and the
-     * 23,000 query keys rescanned for each of its rows: 146 s instead of
-     * 0.3 s for one batch. OFFSET 0 keeps the planner from flattening the
-     * subquery back into that join. */
+    /* The batch-wide bounds ($3, $4) let the planner prune the partitions
+     * outside every item's window. LATERAL with the query terms outside: one
+     * backward index probe per term, whatever the statistics say. As a plain
+     * join, a partition whose statistics still said "empty" (made during this
+     * replay, not yet analyzed) was put on the outside and the query keys
+     * rescanned for each of its rows (146 s instead of 0.3 s for one batch). */
     static const char sql[] =
-        "WITH qb AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS q(bucket, "
-        "item_no, t)),"
-        " qt AS (SELECT * FROM unnest($4::bigint[], $5::float8[]) WITH ORDINALITY AS q(term_hash, "
-        "t, i))"
-        " SELECT qb.item_no, b.version_pk, NULL::bigint[], NULL::real[] FROM qb CROSS JOIN LATERAL "
-        "("
-        "   SELECT b.version_pk FROM sim_bands b"
-        "    WHERE b.bucket = qb.bucket AND b.ts >= to_timestamp(qb.t - $6::float8)"
-        "      AND b.ts <= to_timestamp(qb.t + $6::float8)"
-        "      AND b.ts >= to_timestamp($7::float8) AND b.ts <= to_timestamp($8::float8)"
-        "   OFFSET 0) b"
-        " UNION ALL"
-        " SELECT qt.i::int, NULL::bigint, p.pks, p.ws FROM qt CROSS JOIN LATERAL ("
+        "SELECT qt.i::int, p.pks, p.ws"
+        "  FROM unnest($1::bigint[], $2::float8[]) WITH ORDINALITY AS qt(term_hash, t, i)"
+        " CROSS JOIN LATERAL ("
         "   SELECT array_agg(z.version_pk) AS pks, array_agg(z.w) AS ws FROM ("
         "     SELECT t.version_pk, t.w FROM sim_terms t"
-        "      WHERE t.term_hash = qt.term_hash AND t.ts >= to_timestamp(qt.t - $6::float8)"
-        "        AND t.ts <= to_timestamp(qt.t + $6::float8) AND t.ts >= to_timestamp($7::float8)"
-        "        AND t.ts <= to_timestamp($8::float8)"
-        "      ORDER BY t.ts DESC LIMIT $9::int) z) p";
-    return nw_simw_exec(conn, sql, a, N_ARR, PGRES_TUPLES_OK, "candidates", err);
+        "      WHERE t.term_hash = qt.term_hash AND t.ts >= to_timestamp(qt.t - $3::float8)"
+        "        AND t.ts <= to_timestamp(qt.t + $3::float8) AND t.ts >= to_timestamp($4::float8)"
+        "        AND t.ts <= to_timestamp($5::float8)"
+        "      ORDER BY t.ts DESC LIMIT $6::int) z) p";
+    return nw_simw_exec(conn, sql, a, N_ARR, PGRES_TUPLES_OK, "candidate terms", err);
 }
 
-/* The hits of statement 1 grouped by item (item i's: hits[hoff[i] ..
- * hoff[i+1])), the item itself left out. Returns false on a malformed
+/* The hits of statements 1a and 1b grouped by item (item i's: hits[hoff[i]
+ * .. hoff[i+1])), the item itself left out. Returns false on a malformed
  * result or out of memory. */
-static bool group_hits(const PGresult *r, const nw_sim_item_t *items, size_t n,
-                       const int32_t *qt_item, const float *qt_w, size_t nq, hit_t **hits_out,
-                       size_t *hoff)
+static bool group_hits(const PGresult *rb, const qband_t *qb, size_t nqb, const PGresult *rt,
+                       const nw_sim_item_t *items, size_t n, const int32_t *qt_item,
+                       const float *qt_w, size_t nq, hit_t **hits_out, size_t *hoff)
 {
-    int rows = PQntuples(r);
+    int brows = PQntuples(rb), trows = PQntuples(rt);
     /* pass 1: count per item; pass 2: fill */
     for (int pass = 0; pass < 2; pass++) {
         hit_t *hits = pass ? *hits_out : NULL;
@@ -205,24 +253,34 @@ static bool group_hits(const PGresult *r, const nw_sim_item_t *items, size_t n,
                 return false;
             memcpy(fill, hoff, (n + 1) * sizeof *fill);
         }
-        for (int row = 0; row < rows; row++) {
-            if (!PQgetisnull(r, row, 1)) { /* a band hit */
-                int32_t item = nw_simw_i4(r, row, 0);
-                int64_t pk = nw_simw_i8(r, row, 1);
-                if (item < 0 || (size_t)item >= n || pk == items[item].meta.version_pk)
+        for (int row = 0; row < brows; row++) {
+            int64_t bucket = nw_simw_i8(rb, row, 0), pk = nw_simw_i8(rb, row, 1),
+                    ts = nw_simw_i8(rb, row, 2);
+            size_t lo = 0, hi = nqb; /* the first key of this bucket */
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (qb[mid].bucket < bucket)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (size_t k = lo; k < nqb && qb[k].bucket == bucket; k++) {
+                int32_t item = qb[k].item;
+                if (ts < qb[k].lo || ts > qb[k].hi || pk == items[item].meta.version_pk)
                     continue;
                 if (pass)
                     hits[fill[item]++] = (hit_t){.pk = pk, .band = true};
                 else
                     hoff[item + 1]++;
-                continue;
             }
-            int32_t q = nw_simw_i4(r, row, 0) - 1;
+        }
+        for (int row = 0; row < trows; row++) {
+            int32_t q = nw_simw_i4(rt, row, 0) - 1;
             if (q < 0 || (size_t)q >= nq)
                 continue;
             int32_t item = qt_item[q];
             nw_simw_aiter_t pi, wi;
-            if (!nw_simw_aiter_init(&pi, r, row, 2) || !nw_simw_aiter_init(&wi, r, row, 3) ||
+            if (!nw_simw_aiter_init(&pi, rt, row, 1) || !nw_simw_aiter_init(&wi, rt, row, 2) ||
                 pi.n != wi.n) {
                 free(fill);
                 return false;
@@ -422,11 +480,17 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     }
     qsort(self, n, sizeof *self, cmp_pkidx);
 
-    PGresult *r = query_hits(conn, cfg, items, n, qt_item, qt_w, err);
+    size_t nqb = 0;
+    double lo = 0, hi = 0;
+    qband_t *qb = band_keys(cfg, items, n, &nqb, &lo, &hi);
+    PGresult *rb = qb ? query_bands(conn, cfg, qb, nqb, lo, hi, err) : NULL;
+    PGresult *r = rb ? query_terms(conn, cfg, items, n, lo, hi, qt_item, qt_w, err) : NULL;
     hit_t *hits = NULL;
-    bool grouped = r && group_hits(r, items, n, qt_item, qt_w, nq, &hits, hoff);
-    bool failed = !r;
+    bool grouped = r && group_hits(rb, qb, nqb, r, items, n, qt_item, qt_w, nq, &hits, hoff);
+    bool failed = qb && !r;
+    PQclear(rb);
     PQclear(r);
+    free(qb);
     free(qt_item);
     free(qt_w);
     if (!grouped) {
