@@ -705,8 +705,8 @@ static bool publish(app_t *app, batch_t *b)
     /* store: from the first submission to the worker's end of the last
      * attempt (it overlaps the next batch's parse and this one's wait) */
     double store_s = b->t_stored - b->t_submitted;
-    nw_telemetry_batch(b->n, b->t_parsed - b->t0, store_s, t_published - t_publish,
-                       t_published - b->t0);
+    nw_telemetry_batch(b->n, b->t_parsed - b->t0, b->t_prepared - b->t_parsed, store_s,
+                       t_published - t_publish, t_published - b->t0);
     nw_log_info("batch done", NW_LI("messages", b->n), NW_LI("stored", nstored),
                 NW_LI("held_halves", nheld), NW_LI("events", events->n),
                 NW_LI("dead_letters", ndead), NW_LI("parse_ms", (b->t_parsed - b->t0) * 1000),

@@ -64,8 +64,11 @@ void nw_telemetry_init(void)
                                        sizeof batch_buckets / sizeof batch_buckets[0]);
     m_stage = nw_metric_histogram(
         "newswire_stage_duration_seconds",
-        "Time per batch in each stage: parse, store (the transaction, with retries), publish "
-        "(until every event and dead letter is acknowledged), batch (all of it).",
+        "Time per batch in each stage: parse (and serialize the ninjs), fingerprint, store (from "
+        "handing the batch to the store thread to its commit, retries included; the main thread "
+        "publishes the batch before and prepares the next one meanwhile), publish (until every "
+        "event and dead letter is acknowledged), batch (from parsing to the last "
+        "acknowledgement: batches overlap, so this includes waiting for the batch before).",
         "stage", nw_metric_buckets_seconds, nw_metric_buckets_seconds_n);
     m_db_errors = nw_metric_counter("newswire_db_errors_total",
                                     "PostgreSQL errors met by the loop, by class (transient, "
@@ -191,11 +194,12 @@ void nw_telemetry_published(const nw_events_t *events, bool republished)
         nw_metric_add(m_republished, NULL, (double)events->n);
 }
 
-void nw_telemetry_batch(size_t messages, double parse_s, double store_s, double publish_s,
-                        double total_s)
+void nw_telemetry_batch(size_t messages, double parse_s, double fingerprint_s, double store_s,
+                        double publish_s, double total_s)
 {
     nw_metric_observe(m_batch_size, NULL, (double)messages);
     nw_metric_observe(m_stage, NW_LV("parse"), parse_s);
+    nw_metric_observe(m_stage, NW_LV("fingerprint"), fingerprint_s);
     nw_metric_observe(m_stage, NW_LV("store"), store_s);
     nw_metric_observe(m_stage, NW_LV("publish"), publish_s);
     nw_metric_observe(m_stage, NW_LV("batch"), total_s);

@@ -56,8 +56,8 @@ void nw_telemetry_dead_letter(const rd_kafka_message_t *m, const nw_items_t *ite
 void nw_telemetry_published(const nw_events_t *events, bool republished);
 
 /* One batch done: its size and stage durations in seconds. */
-void nw_telemetry_batch(size_t messages, double parse_s, double store_s, double publish_s,
-                        double total_s);
+void nw_telemetry_batch(size_t messages, double parse_s, double fingerprint_s, double store_s,
+                        double publish_s, double total_s);
 
 /* A PostgreSQL error the loop met; the database counts as unreachable when
  * the error left the connection broken. */

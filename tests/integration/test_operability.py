@@ -14,6 +14,7 @@ These tests stop and start the shared PostgreSQL (deploy/local/postgres.sh):
 run them serially, as ctest does."""
 
 import datetime
+import glob
 import json
 import os
 import re
@@ -314,10 +315,20 @@ def test_metrics_move_as_items_flow(env):
     assert value(fams, "newswire_duplicates_total") == 1  # the Reuters redelivery
     batches = value(fams, "newswire_batch_size_messages_count")
     assert batches >= 1 and value(fams, "newswire_batch_size_messages_sum") == 6
-    for stage in ("parse", "store", "publish", "batch"):
+    for stage in ("parse", "fingerprint", "store", "publish", "batch"):
         assert value(fams, "newswire_stage_duration_seconds_count", stage=stage) == batches
     assert (value(fams, "newswire_stage_duration_seconds_sum", stage="batch") >=
             value(fams, "newswire_stage_duration_seconds_sum", stage="store") > 0)
+    # the batch log line carries the same stages, and the store thread's own CPU
+    done = [l for l in nwlib.log_lines(p) if l.get("msg") == "batch done"]
+    assert len(done) == batches and sum(l["messages"] for l in done) == 6
+    for l in done:
+        for k in ("parse_ms", "fingerprint_ms", "store_ms", "store_cpu_ms", "publish_ms"):
+            assert isinstance(l[k], int) and l[k] >= 0, (k, l)
+        assert l["store_cpu_ms"] <= l["store_ms"] + 1, l  # ms are truncated
+    # the transactions run on their own, named thread
+    threads = [open(c).read().strip() for c in glob.glob("/proc/%d/task/*/comm" % p.pid)]
+    assert threads.count("nw-store") == 1, threads
     assert value(fams, "newswire_db_errors_total") == 0
 
     # -- lag per partition from librdkafka's statistics: all caught up ----------
