@@ -264,8 +264,8 @@ static bool ensure_partitions(nw_store_t *st, const nw_store_rec_t *recs, size_t
     return true;
 }
 
-bool nw_store_put_batch_fp(nw_store_t *st, nw_store_rec_t *recs, size_t n, const nw_fp_t *fps,
-                           nw_events_t *events, nw_err_t *err)
+bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, const nw_fp_t *fps,
+                        nw_events_t *events, nw_err_t *err)
 {
     if (!ensure_partitions(st, recs, n, err))
         return false;
@@ -306,12 +306,6 @@ bool nw_store_put_batch_fp(nw_store_t *st, nw_store_rec_t *recs, size_t n, const
     }
     events->n = before;
     return false;
-}
-
-bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_events_t *events,
-                        nw_err_t *err)
-{
-    return nw_store_put_batch_fp(st, recs, n, NULL, events, err);
 }
 
 /* ---- outbox -------------------------------------------------------------- */

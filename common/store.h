@@ -110,14 +110,11 @@ bool nw_store_migrate(nw_store_t *st, const char *dir, nw_err_t *err);
  * original events for redeliveries). Rows PostgreSQL refuses as bad data
  * (SQLSTATE classes 22 and 23) are isolated by splitting the batch and come
  * back with outcome NW_REC_FAILED; the rest is stored. Returns false only for
- * transient or fatal errors, with nothing stored. */
-bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, nw_events_t *events,
-                        nw_err_t *err);
-
-/* The same with the items' fingerprints computed beforehand (fps[i] for
- * recs[i], by nw_store_fingerprints; NULL: computed here). */
-bool nw_store_put_batch_fp(nw_store_t *st, nw_store_rec_t *recs, size_t n, const nw_fp_t *fps,
-                           nw_events_t *events, nw_err_t *err);
+ * transient or fatal errors, with nothing stored. fps[i] is the fingerprint
+ * of recs[i] computed beforehand (nw_store_fingerprints), or fps is NULL and
+ * they are computed here. */
+bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, const nw_fp_t *fps,
+                        nw_events_t *events, nw_err_t *err);
 
 /* True once the term statistics the fingerprints weigh terms by are loaded
  * (the first nw_store_maintain or batch loads them). */

@@ -365,7 +365,7 @@ static void store_job(void *arg)
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     nw_err_clear(&b->err);
     b->ok = b->nrecs == 0 ||
-            nw_store_put_batch_fp(b->store, b->recs, b->nrecs, b->rec_fps, &b->events, &b->err);
+            nw_store_put_batch(b->store, b->recs, b->nrecs, b->rec_fps, &b->events, &b->err);
     b->t_stored = nw_telemetry_now();
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
     b->store_cpu_s = (double)(c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) / 1e9;
