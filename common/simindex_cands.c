@@ -216,7 +216,7 @@ static PGresult *query_terms(PGconn *conn, const nw_simindex_cfg_t *cfg, const n
     nw_simw_scalar_f8(&a[LO], lo - win);
     nw_simw_scalar_f8(&a[HI], hi + win);
     nw_simw_scalar_i4(&a[CAP], cfg->term_postings_cap);
-    /* The batch-wide bounds ($3, $4) let the planner prune the partitions
+    /* The batch-wide bounds ($4, $5) let the planner prune the partitions
      * outside every item's window. LATERAL with the query terms outside: one
      * backward index probe per term, whatever the statistics say. As a plain
      * join, a partition whose statistics still said "empty" (made during this
@@ -426,13 +426,13 @@ static bool read_versions(const PGresult *r, const nw_sim_item_t *items, const p
     return true;
 }
 
-/* Both statements are index probes by design, and their cost must follow
+/* The three statements are index probes by design, and their cost must follow
  * the number of probes, never the size of the window. Partitions made during
  * a replay have no statistics until autovacuum reaches them (minutes), and
  * the planner then reads every posting of a term with a bitmap scan and sorts
  * them (0.9 ms instead of 0.02 ms per probe), or sorts and merges a whole
  * week of band rows, or hands the probes to parallel workers. So the other
- * strategies are switched off for these two statements (SET LOCAL: until the
+ * strategies are switched off for these statements (SET LOCAL: until the
  * settings are reset after them, or the transaction ends). */
 static bool set_probes_only(PGconn *conn, bool on, nw_err_t *err)
 {
