@@ -210,6 +210,17 @@ void nw_outmsg_clear(nw_outmsg_t *m)
     memset(m, 0, sizeof *m);
 }
 
+void nw_outmsg_from(nw_outmsg_t *om, const char *topic, const rd_kafka_message_t *m)
+{
+    memset(om, 0, sizeof *om);
+    om->topic = topic;
+    om->partition = RD_KAFKA_PARTITION_UA;
+    om->key = m->key;
+    om->key_len = m->key_len;
+    om->value = m->payload;
+    om->value_len = m->len;
+}
+
 static rd_kafka_resp_err_t produce_one(rd_kafka_t *rk, nw_outmsg_t *m)
 {
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)m->nheaders);

@@ -76,6 +76,11 @@ bool nw_outmsg_header(nw_outmsg_t *m, const char *name, const void *value, size_
 bool nw_outmsg_header_str(nw_outmsg_t *m, const char *name, const char *value);
 void nw_outmsg_clear(nw_outmsg_t *m);
 
+/* Start *om (wholly overwritten) as a send of consumed message m's key and
+ * value (borrowed: m must outlive the send) to `topic`, partitioned by key,
+ * no headers yet. */
+void nw_outmsg_from(nw_outmsg_t *om, const char *topic, const rd_kafka_message_t *m);
+
 /* Send every message and wait until all are acknowledged, re-sending those
  * whose delivery failed, with back-off. Gives up (false, transient) only when
  * `deadline_us` (CLOCK_MONOTONIC microseconds, 0 = none) passes or *stop

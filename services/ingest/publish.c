@@ -36,13 +36,7 @@ static void add_event(app_t *app, nw_outmsg_t *om, const nw_event_t *e)
 static void add_dead_letter(app_t *app, nw_outmsg_t *om, inmsg_t *im)
 {
     rd_kafka_message_t *m = im->msg;
-    memset(om, 0, sizeof *om);
-    om->topic = app->cfg->topic_dlq;
-    om->partition = RD_KAFKA_PARTITION_UA;
-    om->key = m->key;
-    om->key_len = m->key_len;
-    om->value = m->payload;
-    om->value_len = m->len;
+    nw_outmsg_from(om, app->cfg->topic_dlq, m);
     rd_kafka_headers_t *h = NULL;
     rd_kafka_message_headers(m, &h);
     const char *name;

@@ -266,13 +266,7 @@ static rd_kafka_message_t *fetch_original(replay_t *r, rd_kafka_message_t *m)
 static bool add_replay(replay_t *r, rd_kafka_message_t *m)
 {
     nw_outmsg_t *om = &r->out[r->n];
-    memset(om, 0, sizeof *om);
-    om->topic = r->cfg->topic_raw;
-    om->partition = RD_KAFKA_PARTITION_UA;
-    om->key = m->key;
-    om->key_len = m->key_len;
-    om->value = m->payload;
-    om->value_len = m->len;
+    nw_outmsg_from(om, r->cfg->topic_raw, m);
     rd_kafka_headers_t *h = NULL;
     rd_kafka_message_headers(m, &h);
     char cut[32];
