@@ -45,11 +45,9 @@ static void test_copy_layout(void **state)
     nw_copy_free(&b);
 }
 
-/* Every type the store writes, through COPY and back: what the server reads
- * is what we meant. */
-static void test_copy_roundtrip(void **state)
+/* A connection to NEWSWIRE_PG_DSN; the test is skipped when it is unset. */
+static PGconn *connect_or_skip(void)
 {
-    (void)state;
     const char *dsn = getenv("NEWSWIRE_PG_DSN");
     if (!dsn || !*dsn) {
         print_message("NEWSWIRE_PG_DSN unset: skipped\n");
@@ -57,6 +55,15 @@ static void test_copy_roundtrip(void **state)
     }
     PGconn *c = PQconnectdb(dsn);
     assert_int_equal(PQstatus(c), CONNECTION_OK);
+    return c;
+}
+
+/* Every type the store writes, through COPY and back: what the server reads
+ * is what we meant. */
+static void test_copy_roundtrip(void **state)
+{
+    (void)state;
+    PGconn *c = connect_or_skip();
     nw_err_t err = {0};
     assert_true(nw_pg_exec(c, "SET TIME ZONE 'UTC'", "tz", &err));
     assert_true(nw_pg_exec(c,
@@ -133,13 +140,7 @@ static void test_copy_roundtrip(void **state)
 static void test_simindex_error_classes(void **state)
 {
     (void)state;
-    const char *dsn = getenv("NEWSWIRE_PG_DSN");
-    if (!dsn || !*dsn) {
-        print_message("NEWSWIRE_PG_DSN unset: skipped\n");
-        skip();
-    }
-    PGconn *c = PQconnectdb(dsn);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGconn *c = connect_or_skip();
     nw_err_t err = {0};
     assert_true(nw_pg_exec(c, "BEGIN READ ONLY", "begin", &err));
     /* refused before anything is made (a temporary table would be allowed) */
