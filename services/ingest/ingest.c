@@ -653,6 +653,8 @@ int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop,
         if (stored) {
             bool ok = publish_batch(&app, stored);
             batch_release(stored);
+            if (!app.fly) /* nothing submitted: the store is free, mark now */
+                publish_mark_sent(&app);
             nw_telemetry_tick(app.store, false);
             if (!ok)
                 rc = 1;
