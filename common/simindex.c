@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pg.h"
 #include "simindex_wire.h"
 
 void nw_simindex_cfg_default(nw_simindex_cfg_t *cfg)
@@ -128,6 +129,67 @@ bool nw_simindex_insert(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_e
     PGresult *res = nw_simw_exec(conn, sql, a, N_ARR, PGRES_TUPLES_OK, "insert", err);
     PQclear(res);
     return res != NULL;
+}
+
+/* Step 2 for versions new in the caller's transaction: the same rows as
+ * nw_simindex_insert(), written with binary COPY (PostgreSQL's multi-row
+ * insert path: one heap WAL record per page rather than per row, no
+ * per-row executor). No conflict handling: a version that already has a
+ * fingerprint fails the batch (unique violation). */
+bool nw_simindex_copy(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err_t *err)
+{
+    if (!n)
+        return true;
+    nw_copybuf_t fb, bb, tb;
+    nw_copy_init(&fb);
+    nw_copy_init(&bb);
+    nw_copy_init(&tb);
+    uint8_t *ser = malloc(NW_FP_SER_MAX);
+    if (!ser)
+        fb.oom = true;
+    double now = (double)time(NULL);
+    for (size_t i = 0; ser && i < n; i++) {
+        const nw_sim_item_t *it = &items[i];
+        const nw_fp_t *fp = it->fp;
+        int64_t us = (int64_t)llround(nw_simw_item_time(it, now) * 1e6);
+        nw_copy_row(&fb, 10);
+        nw_copy_int8(&fb, it->meta.version_pk);
+        nw_copy_int8(&fb, it->meta.story_pk);
+        nw_copy_text(&fb, it->meta.provider ? it->meta.provider : "");
+        nw_copy_text(&fb, it->meta.story_id ? it->meta.story_id : "");
+        nw_copy_time_us(&fb, us);
+        nw_copy_text(&fb, it->meta.headline);
+        nw_copy_bytes(&fb, fp->content_hash, 16);
+        nw_copy_int8(&fb, (int64_t)fp->simhash);
+        nw_copy_int4(&fb, (int32_t)fp->n_shingles);
+        nw_copy_bytes(&fb, ser, nw_fp_serialize(fp, ser, NW_FP_SER_MAX));
+        uint64_t k[NW_FP_MAX_KEYS];
+        size_t m = nw_fp_band_keys(fp, k);
+        for (size_t j = 0; j < m; j++) {
+            nw_copy_row(&bb, 3);
+            nw_copy_int8(&bb, (int64_t)k[j]);
+            nw_copy_int8(&bb, it->meta.version_pk);
+            nw_copy_time_us(&bb, us);
+        }
+        for (int j = 0; j < fp->n_terms; j++) {
+            nw_copy_row(&tb, 4);
+            nw_copy_int8(&tb, (int64_t)fp->terms[j].hash);
+            nw_copy_int8(&tb, it->meta.version_pk);
+            nw_copy_float4(&tb, fp->terms[j].w);
+            nw_copy_time_us(&tb, us);
+        }
+    }
+    free(ser);
+    bool ok = nw_pg_copy(conn,
+                         "sim_fingerprints (version_pk, story_pk, provider, story_id,"
+                         " versioncreated, headline, content_hash, simhash, n_shingles, fp)",
+                         &fb, err) &&
+              nw_pg_copy(conn, "sim_bands (bucket, version_pk, ts)", &bb, err) &&
+              nw_pg_copy(conn, "sim_terms (term_hash, version_pk, w, ts)", &tb, err);
+    nw_copy_free(&fb);
+    nw_copy_free(&bb);
+    nw_copy_free(&tb);
+    return ok;
 }
 
 /* ---- steps 1-4 together -------------------------------------------------- */

@@ -80,6 +80,11 @@ bool nw_simindex_lock(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err
  * version already stored (redelivery) is left as it is. One statement. */
 bool nw_simindex_insert(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err_t *err);
 
+/* Step 2 for versions created in the caller's transaction (the store's
+ * batches): the same rows with binary COPY, three statements, about half
+ * PostgreSQL's cost. A version already stored is an error (23505). */
+bool nw_simindex_copy(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err_t *err);
+
 /* Step 3: stored candidates of every item of the batch (itself excluded;
  * other versions of the same story included, nw_link_rank skips them), with
  * their fingerprints and metadata, cluster_id from stories. One statement.

@@ -271,7 +271,7 @@ static bool similarity(batch_t *b, nw_err_t *err)
                                   NULL, PGRES_TUPLES_OK, "similarity lock", err);
         ok = r != NULL;
         PQclear(r);
-        ok = ok && nw_simindex_insert(st->conn, items, m, err) &&
+        ok = ok && nw_simindex_copy(st->conn, items, m, err) &&
              nw_simindex_candidates(st->conn, &st->sim_cfg, items, m, &b->cands, err);
     }
     for (size_t k = 0; ok && k < m; k++) {
@@ -317,59 +317,95 @@ static const char *relation_seen(const nw_link_t *l)
     }
 }
 
-/* Link rows of the batch, written with one INSERT ... ON CONFLICT DO
- * NOTHING: two new versions of one batch find each other and must write
- * their pair once, and a link may already exist from an earlier attempt of
- * an overlapping batch. */
+/* Link rows of the batch, written with one binary COPY. Every row names a
+ * version created in this transaction, so no stored row can collide with
+ * it; two new versions of one batch find each other and would write their
+ * pair twice, so a pair already added is skipped (the first one stays, as
+ * INSERT ... ON CONFLICT DO NOTHING kept it). */
+typedef struct linkrow {
+    int64_t from, to;
+    const char *rel;
+    float score;
+} linkrow_t;
+
 typedef struct linkrows {
-    int64_t *from, *to;
-    const char **rel;
-    char **score;
+    linkrow_t *r;
     size_t n, cap;
+    uint32_t *slot; /* open addressing over r: index + 1, 0 = empty */
+    size_t nslot;
+    bool oom;
 } linkrows_t;
+
+static uint64_t linkrow_hash(int64_t from, int64_t to, const char *rel)
+{
+    uint64_t h = (uint64_t)from * 0x9E3779B97F4A7C15u ^ (uint64_t)to * 0xC2B2AE3D27D4EB4Fu;
+    for (const char *c = rel; *c; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001B3u;
+    return h ^ (h >> 29);
+}
+
+static bool linkrows_grow(linkrows_t *lr)
+{
+    size_t cap = lr->cap ? lr->cap * 2 : 256, nslot = cap * 2;
+    linkrow_t *r = realloc(lr->r, cap * sizeof *r);
+    uint32_t *slot = calloc(nslot, sizeof *slot);
+    if (!r || !slot) {
+        if (r)
+            lr->r = r;
+        free(slot);
+        return false;
+    }
+    lr->r = r;
+    lr->cap = cap;
+    free(lr->slot);
+    lr->slot = slot;
+    lr->nslot = nslot;
+    for (size_t i = 0; i < lr->n; i++) {
+        size_t j = linkrow_hash(r[i].from, r[i].to, r[i].rel) & (nslot - 1);
+        while (slot[j])
+            j = (j + 1) & (nslot - 1);
+        slot[j] = (uint32_t)(i + 1);
+    }
+    return true;
+}
 
 static void linkrows_add(linkrows_t *lr, int64_t from, int64_t to, const char *rel, float score)
 {
-    if (lr->n == lr->cap) {
-        lr->cap = lr->cap ? lr->cap * 2 : 64;
-        lr->from = realloc(lr->from, lr->cap * sizeof *lr->from);
-        lr->to = realloc(lr->to, lr->cap * sizeof *lr->to);
-        lr->rel = realloc(lr->rel, lr->cap * sizeof *lr->rel);
-        lr->score = realloc(lr->score, lr->cap * sizeof *lr->score);
+    if (lr->oom || (lr->n == lr->cap && !linkrows_grow(lr))) {
+        lr->oom = true;
+        return;
     }
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.6g", (double)score);
-    lr->from[lr->n] = from;
-    lr->to[lr->n] = to;
-    lr->rel[lr->n] = rel;
-    lr->score[lr->n++] = strdup(buf);
+    size_t j = linkrow_hash(from, to, rel) & (lr->nslot - 1);
+    for (; lr->slot[j]; j = (j + 1) & (lr->nslot - 1)) {
+        const linkrow_t *o = &lr->r[lr->slot[j] - 1];
+        if (o->from == from && o->to == to && !strcmp(o->rel, rel))
+            return;
+    }
+    lr->r[lr->n] = (linkrow_t){.from = from, .to = to, .rel = rel, .score = score};
+    lr->slot[j] = (uint32_t)++lr->n;
 }
 
 /* Write the rows (unless !run: the transaction already failed) and free them. */
 static bool linkrows_write(PGconn *conn, linkrows_t *lr, bool run, nw_err_t *err)
 {
     bool ok = true;
-    if (run && lr->n > 0) {
-        nw_pg_params_t pp = {0};
-        nw_pg_add_int8s(&pp, lr->from, lr->n);
-        nw_pg_add_int8s(&pp, lr->to, lr->n);
-        nw_pg_add_texts(&pp, lr->rel, lr->n);
-        nw_pg_add_texts(&pp, (const char *const *)lr->score, lr->n);
-        PGresult *r =
-            nw_pg_run(conn,
-                      "INSERT INTO links (from_version_pk, to_version_pk, relation, score)"
-                      " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[],"
-                      " $4::real[]) ON CONFLICT DO NOTHING",
-                      &pp, PGRES_COMMAND_OK, "write links", err);
-        ok = r != NULL;
-        PQclear(r);
+    if (run && lr->oom)
+        ok = nw_err_set(err, NW_ERR_FATAL, "oom", "write links: out of memory");
+    else if (run && lr->n > 0) {
+        nw_copybuf_t buf;
+        nw_copy_init(&buf);
+        for (size_t i = 0; i < lr->n; i++) {
+            nw_copy_row(&buf, 4);
+            nw_copy_int8(&buf, lr->r[i].from);
+            nw_copy_int8(&buf, lr->r[i].to);
+            nw_copy_text(&buf, lr->r[i].rel);
+            nw_copy_float4(&buf, lr->r[i].score);
+        }
+        ok = nw_pg_copy(conn, "links (from_version_pk, to_version_pk, relation, score)", &buf, err);
+        nw_copy_free(&buf);
     }
-    for (size_t i = 0; i < lr->n; i++)
-        free(lr->score[i]);
-    free(lr->from);
-    free(lr->to);
-    free(lr->rel);
-    free(lr->score);
+    free(lr->r);
+    free(lr->slot);
     return ok;
 }
 
