@@ -38,11 +38,6 @@ void nw_sbuf_puts(nw_sbuf_t *b, const char *s)
     nw_sbuf_putn(b, s, strlen(s));
 }
 
-void nw_sbuf_putc(nw_sbuf_t *b, char c)
-{
-    nw_sbuf_putn(b, &c, 1);
-}
-
 char *nw_sbuf_take(nw_sbuf_t *b)
 {
     char *s = b->data ? b->data : xrealloc(NULL, 1);

@@ -24,7 +24,16 @@ typedef struct nw_sbuf {
 
 void nw_sbuf_putn(nw_sbuf_t *b, const char *s, size_t n);
 void nw_sbuf_puts(nw_sbuf_t *b, const char *s);
-void nw_sbuf_putc(nw_sbuf_t *b, char c);
+/* Called per character by the text cleaners: the common case inline. */
+static inline void nw_sbuf_putc(nw_sbuf_t *b, char c)
+{
+    if (b->len + 2 <= b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+    } else {
+        nw_sbuf_putn(b, &c, 1);
+    }
+}
 /* The NUL-terminated data (caller frees); the buffer is reset. Never NULL. */
 char *nw_sbuf_take(nw_sbuf_t *b);
 void nw_sbuf_free(nw_sbuf_t *b);
