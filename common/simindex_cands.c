@@ -69,12 +69,6 @@ typedef struct pkidx {
     size_t i;
 } pkidx_t;
 
-static int cmp_hit_pk(const void *x, const void *y)
-{
-    const hit_t *a = x, *b = y;
-    return a->pk < b->pk ? -1 : a->pk > b->pk;
-}
-
 /* term score descending, then version ascending (the old SQL's order) */
 static int cmp_pair_score(const void *x, const void *y)
 {
@@ -316,26 +310,32 @@ static bool group_hits(const PGresult *rb, const qband_t *qb, size_t nqb, const 
 }
 
 /* Item i's pairs: every version sharing a band key, and the term_top best
- * term scores. Appended to *pairs (room for the item's hits is there). */
-static size_t item_pairs(hit_t *h, size_t nh, int32_t item, int term_top, pair_t *out)
+ * term scores. Appended to *pairs (room for the item's hits is there). The
+ * hits are summed per version through tab (an open-addressing table of
+ * ntab slots, ntab a power of two >= 2 nh, all zero on entry and on return),
+ * in the order they came, so each score is the same sum whatever the order
+ * of the other versions' hits. */
+static size_t item_pairs(const hit_t *h, size_t nh, int32_t item, int term_top, pair_t *out,
+                         uint32_t *tab, size_t ntab)
 {
-    if (nh > 1)
-        qsort(h, nh, sizeof *h, cmp_hit_pk);
     size_t m = 0;
-    for (size_t k = 0; k < nh;) {
-        pair_t p = {.item = item, .pk = h[k].pk};
-        bool term = false;
-        for (; k < nh && h[k].pk == p.pk; k++) {
-            p.band = p.band || h[k].band;
-            if (!h[k].band) {
-                p.score += h[k].score;
-                term = true;
-            }
+    for (size_t k = 0; k < nh; k++) {
+        uint64_t x = (uint64_t)h[k].pk * 0x9E3779B97F4A7C15u;
+        size_t j = (size_t)(x >> 32) & (ntab - 1);
+        while (tab[j] && out[tab[j] - 1].pk != h[k].pk)
+            j = (j + 1) & (ntab - 1);
+        if (!tab[j]) {
+            out[m] = (pair_t){.item = item, .pk = h[k].pk, .score = -1};
+            tab[j] = (uint32_t)++m;
         }
-        if (!term)
-            p.score = -1; /* band only: never among the term best */
-        out[m++] = p;
+        pair_t *p = &out[tab[j] - 1];
+        if (h[k].band) {
+            p->band = true;
+        } else {
+            p->score = p->score < 0 ? h[k].score : p->score + h[k].score;
+        }
     }
+    memset(tab, 0, ntab * sizeof *tab); /* empty for the next item */
     /* keep the term_top best term scores; the rest stays only by its bands */
     qsort(out, m, sizeof *out, cmp_pair_score);
     size_t w = 0;
@@ -508,12 +508,21 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
         free(pairs), free(pks), free(hits), free(hoff), free(self);
         return oom(out, err);
     }
-    size_t np = 0;
+    size_t np = 0, ntab = 16;
+    for (size_t i = 0; i < n; i++)
+        while (ntab < 2 * (hoff[i + 1] - hoff[i]))
+            ntab *= 2;
+    uint32_t *tab = calloc(ntab, sizeof *tab);
+    if (!tab) {
+        free(pairs), free(pks), free(hits), free(hoff), free(self);
+        return oom(out, err);
+    }
     for (size_t i = 0; i < n; i++) {
         size_t m = item_pairs(hits + hoff[i], hoff[i + 1] - hoff[i], (int32_t)i, cfg->term_top,
-                              pairs + np);
+                              pairs + np, tab, ntab);
         np += m;
     }
+    free(tab);
     free(hits);
     free(hoff);
     for (size_t k = 0; k < np; k++)
