@@ -115,13 +115,25 @@ static void put_be64(nw_copybuf_t *b, uint64_t v)
     put_be32(b, (uint32_t)v);
 }
 
-void nw_copy_init(nw_copybuf_t *b)
+static void copy_header(nw_copybuf_t *b)
 {
-    memset(b, 0, sizeof *b);
     static const char sig[11] = "PGCOPY\n\377\r\n\0";
     put(b, sig, sizeof sig);
     put_be32(b, 0); /* flags */
     put_be32(b, 0); /* header extension length */
+}
+
+void nw_copy_init(nw_copybuf_t *b)
+{
+    memset(b, 0, sizeof *b);
+    copy_header(b);
+}
+
+void nw_copy_reset(nw_copybuf_t *b)
+{
+    b->len = b->rows = 0;
+    b->oom = false;
+    copy_header(b);
 }
 
 void nw_copy_free(nw_copybuf_t *b)
@@ -219,34 +231,45 @@ void nw_copy_time(nw_copybuf_t *b, int64_t unix_seconds)
         nw_copy_time_us(b, unix_seconds * 1000000LL);
 }
 
-bool nw_pg_copy(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, nw_err_t *err)
+bool nw_pg_copy_begin(PGconn *conn, const char *table_and_columns, nw_err_t *err)
 {
-    if (b->rows == 0)
-        return true;
-    if (b->oom)
-        return nw_err_set(err, NW_ERR_FATAL, "oom", "COPY %s: out of memory", table_and_columns);
     char sql[512];
     snprintf(sql, sizeof sql, "COPY %s FROM STDIN (FORMAT binary)", table_and_columns);
     PGresult *res = PQexec(conn, sql);
-    if (!nw_pg_ok(conn, res, PGRES_COPY_IN, "COPY start", err)) {
-        PQclear(res);
-        return false;
-    }
+    bool ok = nw_pg_ok(conn, res, PGRES_COPY_IN, "COPY start", err);
     PQclear(res);
-    put_be16(b, 0xFFFF); /* trailer */
-    int rc = b->oom ? -1 : PQputCopyData(conn, b->data, (int)b->len);
-    b->len -= 2;
-    if (rc != 1) {
-        PQputCopyEnd(conn, "newswire: could not send COPY data");
+    return ok;
+}
+
+bool nw_pg_copy_send(PGconn *conn, nw_copybuf_t *b, size_t min_bytes, nw_err_t *err)
+{
+    if (b->len < min_bytes || b->len == 0)
+        return true;
+    if (b->oom)
+        return nw_err_set(err, NW_ERR_FATAL, "oom", "COPY: out of memory");
+    if (PQputCopyData(conn, b->data, (int)b->len) != 1)
+        return nw_err_set(err, NW_ERR_TRANSIENT, "pg-connection", "COPY: %s", PQerrorMessage(conn));
+    b->len = 0;
+    return true;
+}
+
+bool nw_pg_copy_end(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, bool ok,
+                    nw_err_t *err)
+{
+    PGresult *res;
+    if (ok) {
+        put_be16(b, 0xFFFF); /* trailer */
+        ok = nw_pg_copy_send(conn, b, 0, err);
+    }
+    if (!ok) { /* err says why: the server is told, and its answer drained */
+        PQputCopyEnd(conn, "newswire: COPY abandoned");
         while ((res = PQgetResult(conn)))
             PQclear(res);
-        return nw_err_set(err, NW_ERR_TRANSIENT, "pg-connection", "COPY %s: %s", table_and_columns,
-                          PQerrorMessage(conn));
+        return false;
     }
     if (PQputCopyEnd(conn, NULL) != 1)
         return nw_err_set(err, NW_ERR_TRANSIENT, "pg-connection", "COPY %s end: %s",
                           table_and_columns, PQerrorMessage(conn));
-    bool ok = true;
     char what[300];
     snprintf(what, sizeof what, "COPY %s", table_and_columns);
     while ((res = PQgetResult(conn))) {
@@ -264,6 +287,16 @@ bool nw_pg_copy(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, nw
         PQclear(res);
     }
     return ok;
+}
+
+bool nw_pg_copy(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, nw_err_t *err)
+{
+    if (b->rows == 0)
+        return true;
+    if (b->oom)
+        return nw_err_set(err, NW_ERR_FATAL, "oom", "COPY %s: out of memory", table_and_columns);
+    return nw_pg_copy_begin(conn, table_and_columns, err) &&
+           nw_pg_copy_end(conn, table_and_columns, b, true, err);
 }
 
 static void add_param(nw_pg_params_t *p, char *v, bool is_null)

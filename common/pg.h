@@ -46,6 +46,8 @@ typedef struct nw_copybuf {
 
 void nw_copy_init(nw_copybuf_t *b); /* empty buffer with the binary header */
 void nw_copy_free(nw_copybuf_t *b);
+/* Empty again with the header, for another COPY; the memory is kept. */
+void nw_copy_reset(nw_copybuf_t *b);
 void nw_copy_row(nw_copybuf_t *b, int nfields);
 void nw_copy_null(nw_copybuf_t *b);
 void nw_copy_bytes(nw_copybuf_t *b, const void *p, size_t n); /* bytea, or text as is */
@@ -63,8 +65,21 @@ void nw_copy_time(nw_copybuf_t *b, int64_t unix_seconds);
 void nw_copy_time_us(nw_copybuf_t *b, int64_t unix_us);
 
 /* Send `COPY <table_and_columns> FROM STDIN (FORMAT binary)` with the rows of
- * b (adds the trailer). A buffer without rows sends nothing. */
+ * b (adds the trailer; b is left empty). A buffer without rows sends
+ * nothing. */
 bool nw_pg_copy(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, nw_err_t *err);
+
+/* The same COPY streamed, for payloads too large to hold whole: begin; rows
+ * appended to a buffer from nw_copy_init() and handed over whenever it holds
+ * min_bytes (nw_pg_copy_send: the buffer is emptied, its memory kept, and
+ * PostgreSQL works on those rows while the next ones are built); then end,
+ * which sends the rest. End must follow a successful begin whatever
+ * happened: with ok false (err already set) it abandons the COPY and leaves
+ * the connection usable for ROLLBACK. */
+bool nw_pg_copy_begin(PGconn *conn, const char *table_and_columns, nw_err_t *err);
+bool nw_pg_copy_send(PGconn *conn, nw_copybuf_t *b, size_t min_bytes, nw_err_t *err);
+bool nw_pg_copy_end(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, bool ok,
+                    nw_err_t *err);
 
 /* The parameters of one statement, owned until nw_pg_run(): array literals
  * built from C arrays (for `unnest($1::bigint[], $2::text[])`), or scalars. */

@@ -3,8 +3,9 @@
  * keeps every statement a single round trip:
  *   ids from the sequences; each version's fate (story state machine);
  *   new stories (COPY); the similarity step (fingerprints, bands, terms,
- *   candidates, links, clusters) under one advisory lock; version rows, links
- *   and outbox events (COPY); updates of existing stories; kills.
+ *   candidates, links, clusters) under one advisory lock; version rows and
+ *   outbox events (COPY, streamed); updates of existing stories; kills;
+ *   links (COPY).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -618,36 +619,69 @@ static bool update_stories(batch_t *b, nw_err_t *err)
     return ok;
 }
 
+/* The version rows and the events are streamed (nw_pg_copy_send): the
+ * buffer is handed over every COPY_CHUNK bytes, so PostgreSQL stores rows
+ * while the next ones are built, and the batch's payloads (tens of MB) are
+ * never held a second time. */
+#define COPY_CHUNK (1u << 20)
+
+static bool copy_versions(batch_t *b, nw_copybuf_t *buf, nw_err_t *err)
+{
+    static const char table[] = "item_versions (version_pk, story_pk, provider, story_id, version,"
+                                " version_order, format, edit_status, pubstatus, is_news, headline,"
+                                " firstcreated, versioncreated, content_hash, ninjs, raw,"
+                                " source_topic, source_partition, source_offset, cluster_id)";
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        n += b->rs[i].is_new;
+    if (!n)
+        return true;
+    if (!nw_pg_copy_begin(b->st->conn, table, err))
+        return false;
+    bool ok = true;
+    for (size_t i = 0; ok && i < b->n; i++) {
+        if (!b->rs[i].is_new)
+            continue;
+        add_version_row(b, i, buf);
+        ok = nw_pg_copy_send(b->st->conn, buf, COPY_CHUNK, err);
+    }
+    return nw_pg_copy_end(b->st->conn, table, buf, ok, err);
+}
+
+static bool copy_events(batch_t *b, nw_copybuf_t *buf, pending_events_t *pend, nw_err_t *err)
+{
+    static const char table[] =
+        "outbox (event_id, version_pk, event_type, msg_key, body, created_at, sent_at)";
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        n += b->rs[i].is_new && b->rs[i].kind;
+    if (!n)
+        return true;
+    if (!nw_pg_copy_begin(b->st->conn, table, err))
+        return false;
+    bool ok = true;
+    for (size_t i = 0; ok && i < b->n; i++) {
+        if (!b->rs[i].is_new || !b->rs[i].kind)
+            continue;
+        add_event(b, i, buf, pend);
+        ok = nw_pg_copy_send(b->st->conn, buf, COPY_CHUNK, err);
+    }
+    return nw_pg_copy_end(b->st->conn, table, buf, ok, err);
+}
+
 bool nw_batch_write(batch_t *b, pending_events_t *pend, nw_err_t *err)
 {
     if (!decide(b, err) || !copy_new_stories(b, err) || !similarity(b, err))
         return false;
-    nw_copybuf_t vbuf, obuf;
-    nw_copy_init(&vbuf);
-    nw_copy_init(&obuf);
+    nw_copybuf_t buf;
+    nw_copy_init(&buf);
+    bool ok = copy_versions(b, &buf, err);
+    nw_copy_reset(&buf);
+    ok = ok && copy_events(b, &buf, pend, err) && update_stories(b, err);
+    nw_copy_free(&buf);
     linkrows_t lr = {0};
-    for (size_t i = 0; i < b->n; i++) {
-        if (!b->rs[i].is_new)
-            continue;
-        add_version_row(b, i, &vbuf);
-        add_link_rows(b, i, &lr);
-        if (b->rs[i].kind)
-            add_event(b, i, &obuf, pend);
-    }
-    PGconn *conn = b->st->conn;
-    bool ok = nw_pg_copy(conn,
-                         "item_versions (version_pk, story_pk, provider, story_id, version,"
-                         " version_order, format, edit_status, pubstatus, is_news, headline,"
-                         " firstcreated, versioncreated, content_hash, ninjs, raw, source_topic,"
-                         " source_partition, source_offset, cluster_id)",
-                         &vbuf, err) &&
-              nw_pg_copy(conn,
-                         "outbox (event_id, version_pk, event_type, msg_key, body, created_at,"
-                         " sent_at)",
-                         &obuf, err) &&
-              update_stories(b, err);
-    ok = linkrows_write(conn, &lr, ok, err) && ok;
-    nw_copy_free(&vbuf);
-    nw_copy_free(&obuf);
-    return ok;
+    for (size_t i = 0; ok && i < b->n; i++)
+        if (b->rs[i].is_new)
+            add_link_rows(b, i, &lr);
+    return linkrows_write(b->st->conn, &lr, ok, err) && ok;
 }

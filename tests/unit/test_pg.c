@@ -120,6 +120,57 @@ static void test_copy_roundtrip(void **state)
     assert_false(nw_pg_copy(c, "t (c)", &b, &err));
     assert_int_equal(err.cls, NW_ERR_FATAL);
     nw_copy_free(&b);
+    /* streamed: the buffer handed over whenever it holds 64 bytes, reused */
+    assert_true(nw_pg_exec(c, "CREATE TEMP TABLE s (n bigint, t text)", "create s", &err));
+    nw_copy_init(&b);
+    assert_true(nw_pg_copy_begin(c, "s (n, t)", &err));
+    size_t sends = 0;
+    for (int i = 1; i <= 100; i++) {
+        nw_copy_row(&b, 2);
+        nw_copy_int8(&b, i);
+        nw_copy_text(&b, "twenty-five bytes of text");
+        size_t before = b.len;
+        assert_true(nw_pg_copy_send(c, &b, 64, &err));
+        sends += b.len == 0;
+        assert_true(b.len == 0 || b.len == before);
+    }
+    assert_true(sends >= 40); /* ~43 bytes a row: every second row */
+    assert_true(nw_pg_copy_end(c, "s (n, t)", &b, true, &err));
+    r = PQexec(c, "SELECT count(*), sum(n), min(t) = max(t) FROM s");
+    assert_string_equal(PQgetvalue(r, 0, 0), "100");
+    assert_string_equal(PQgetvalue(r, 0, 1), "5050");
+    assert_string_equal(PQgetvalue(r, 0, 2), "t");
+    PQclear(r);
+    /* abandoned half way (the caller failed): nothing stored, the session goes on */
+    nw_copy_reset(&b);
+    assert_int_equal(b.rows, 0);
+    assert_true(nw_pg_copy_begin(c, "s (n, t)", &err));
+    nw_copy_row(&b, 2);
+    nw_copy_int8(&b, 7);
+    nw_copy_text(&b, "x");
+    assert_true(nw_pg_copy_send(c, &b, 0, &err));
+    assert_false(nw_pg_copy_end(c, "s (n, t)", &b, false, &err));
+    assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+    r = PQexec(c, "SELECT count(*) FROM s");
+    assert_string_equal(PQgetvalue(r, 0, 0), "100");
+    PQclear(r);
+    /* a bad row in a later chunk: the error comes at the end, with its class */
+    nw_copy_reset(&b);
+    assert_true(nw_pg_copy_begin(c, "s (n, t)", &err));
+    nw_copy_row(&b, 2);
+    nw_copy_int8(&b, 8);
+    nw_copy_text(&b, "ok");
+    assert_true(nw_pg_copy_send(c, &b, 0, &err));
+    nw_copy_row(&b, 2);
+    nw_copy_int8(&b, 9);
+    nw_copy_bytes(&b, "\xff\xfe", 2); /* not UTF-8 */
+    assert_false(nw_pg_copy_end(c, "s (n, t)", &b, true, &err));
+    assert_int_equal(err.cls, NW_ERR_ROW);
+    assert_string_equal(err.code, "22021");
+    r = PQexec(c, "SELECT count(*) FROM s");
+    assert_string_equal(PQgetvalue(r, 0, 0), "100");
+    PQclear(r);
+    nw_copy_free(&b);
     /* parameters are freed by nw_pg_run, and go through as arrays */
     nw_pg_params_t pp = {0};
     const char *names[] = {"x", "y\"z"};
