@@ -375,7 +375,7 @@ class Bench:
             SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'public'
                               AND table_name = %s AND column_name IN ('version_pk', 'story_pk', 'outbox_pk'))""",
             (t,))[0][0]}
-        if self.a.preload_weekly and bl.sql(dsn, "SELECT to_regproc('sim_ensure_partitions') IS NOT NULL")[0][0]:
+        if not self.a.preload_default and bl.sql(dsn, "SELECT to_regproc('sim_ensure_partitions') IS NOT NULL")[0][0]:
             # weekly partitions for the archive's weeks, as live traffic would
             # have found them; without this a replayed archive lands in DEFAULT
             bl.psql(dsn, "-c", "SELECT sim_ensure_partitions(min(versioncreated) - interval '%d days', "
@@ -402,6 +402,7 @@ class Bench:
         res = self.run_newswire("newswire_preloaded", name, dsn, self.n)
         res["preloaded_rows"] = rows
         res["preload_s"] = round(preload_s, 1)
+        res["preload_partitions"] = "default" if self.a.preload_default else "weekly"
         res["preload_db_bytes"] = size
         res["method"] = ("every table the newswire run wrote, replicated %d times under new keys "
                          "(story_id/msg_key suffixed, pks offset, uuids and content hashes rehashed, "
@@ -654,9 +655,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--preload", type=int, default=1000000, help="stored versions before the second run")
-    ap.add_argument("--preload-weekly", action="store_true",
-                    help="make the weekly similarity partitions of the preloaded archive's weeks first (as live "
-                         "traffic would have); by default the archive lands in the DEFAULT partitions, as a replay does")
+    ap.add_argument("--preload-default", action="store_true",
+                    help="leave the preloaded archive in the DEFAULT similarity partitions (an archive loaded "
+                         "behind newswire's back); by default its weekly partitions are made first, as newswire "
+                         "makes them for every item it stores")
     ap.add_argument("--rate", type=int, default=1000, help="items/s of the latency run")
     ap.add_argument("--latency-s", type=float, default=30, help="length of the latency run")
     ap.add_argument("--naive-limit-s", type=int, default=300,
