@@ -195,7 +195,6 @@ bool publish_batch(app_t *app, batch_t *b)
                 NW_LI("fingerprint_ms", (b->t_prepared - b->t_parsed) * 1000),
                 NW_LI("store_ms", store_s * 1000), NW_LI("store_cpu_ms", b->store_cpu_s * 1000),
                 NW_LI("publish_ms", (t_published - t_publish) * 1000));
-    app->batches_done++;
     return true;
 }
 
