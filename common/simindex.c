@@ -14,6 +14,7 @@ void nw_simindex_cfg_default(nw_simindex_cfg_t *cfg)
     cfg->term_query = 12;
     cfg->term_postings_cap = 32;
     cfg->term_top = 50;
+    cfg->term_probe_each = false;
 }
 
 /* ---- step 1: locks ----------------------------------------------------- */

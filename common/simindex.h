@@ -46,6 +46,8 @@ typedef struct nw_simindex_cfg {
     int term_query;        /* highest-weight terms of an item that are looked up (12) */
     int term_postings_cap; /* postings read per looked-up term, at most (32) */
     int term_top;          /* best term-overlap candidates kept per item (50) */
+    bool term_probe_each;  /* tests: read every query term's postings on its own
+                              rather than once per distinct term (false) */
 } nw_simindex_cfg_t;
 
 void nw_simindex_cfg_default(nw_simindex_cfg_t *cfg);
@@ -70,6 +72,8 @@ typedef struct nw_sim_cands {
     bool *via_band;        /* shares at least one band key */
     char **strs;           /* owned strings behind the metas */
     size_t n_strs;
+    size_t term_reads;   /* postings reads of the term lookup (distinct terms + rereads) */
+    size_t term_rereads; /* query terms read again on their own (see simindex_cands.c) */
 } nw_sim_cands_t;
 
 /* Step 1: take the transaction-scoped advisory locks of every band key of the

@@ -1,14 +1,15 @@
 /*
  * simindex_cands: step 3 of the similarity index (simindex.h), the stored
- * candidates of every item of a batch, in three statements:
+ * candidates of every item of a batch, in three or four statements:
  *
  *   1. the raw hits: (a) every version sharing a band key with an item of
  *      the batch, in one scan of the batch's sorted keys, each item's own
  *      window applied here; (b) for each of the item's term_query heaviest
- *      terms the term_postings_cap newest postings of the window. The posting
- *      scan runs backwards on the (term_hash, ts) index, so it stops at the
- *      cap: a common term costs the same as a rare one, however dense the
- *      window.
+ *      terms the term_postings_cap newest postings of the window, read once
+ *      per distinct term of the batch (and again alone for an item whose
+ *      window that read did not reach: see term_hits). The posting scan runs
+ *      backwards on the (term_hash, ts) index, so it stops at the cap: a
+ *      common term costs the same as a rare one, however dense the window.
  *   2. the metadata and cluster of each distinct version found, and its
  *      fingerprint unless it belongs to the batch itself (the caller has it).
  *
@@ -182,40 +183,67 @@ static PGresult *query_bands(PGconn *conn, const nw_simindex_cfg_t *cfg, const q
     return nw_simw_exec(conn, sql, a, 3, PGRES_TUPLES_OK, "candidate bands", err);
 }
 
-/* Statement 1b: for each of the items' term_query heaviest terms, the
- * term_postings_cap newest postings within the item's window, as (ordinal of
- * the query term, versions[], weights[]). */
-static PGresult *query_terms(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
-                             size_t n, double lo, double hi, int32_t *qt_item, float *qt_w,
-                             nw_err_t *err)
+/* A query term of an item: statement 1b answers "the term_postings_cap
+ * newest postings of term within [t - window, t + window]". */
+typedef struct qterm {
+    int64_t term;
+    double t;
+    int32_t item;
+    float w;      /* the term's weight in the item */
+    size_t group; /* its entry in the grouped statement */
+} qterm_t;
+
+/* One posting read for a query term, in the order the index gave it
+ * (newest first within each query term). */
+typedef struct thit {
+    size_t q;
+    int64_t pk;
+    float w;
+} thit_t;
+
+typedef struct posting {
+    int64_t pk, ts; /* ts in PostgreSQL's timestamptz units */
+    float w;
+} posting_t;
+
+typedef struct termq {
+    int64_t term;
+    size_t q;
+} termq_t;
+
+static int cmp_termq(const void *x, const void *y)
+{
+    const termq_t *a = x, *b = y;
+    if (a->term != b->term)
+        return a->term < b->term ? -1 : 1;
+    return a->q < b->q ? -1 : a->q > b->q;
+}
+
+/* The per-query-term statement: for each (term, t) of qs[idx[0..m)], the
+ * cap newest postings within t +- window, as (ordinal in idx, versions[],
+ * weights[]). The batch-wide bounds ($4, $5) let the planner prune the
+ * partitions outside every item's window. LATERAL with the query terms
+ * outside: one backward index probe per term, whatever the statistics say.
+ * As a plain join, a partition whose statistics still said "empty" (made
+ * during this replay, not yet analyzed) was put on the outside and the query
+ * keys rescanned for each of its rows (146 s instead of 0.3 s for one
+ * batch). */
+static PGresult *probe_each(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t *qs,
+                            const size_t *idx, size_t m, double lo, double hi, nw_err_t *err)
 {
     enum { QT_H, QT_T, WIN, LO, HI, CAP, N_ARR };
     nw_simw_arr_t a[N_ARR];
     nw_simw_arr_begin(&a[QT_H], NW_OID_INT8);
     nw_simw_arr_begin(&a[QT_T], NW_OID_FLOAT8);
-    double now = (double)time(NULL);
-    size_t nq = 0;
-    for (size_t i = 0; i < n; i++) {
-        const nw_fp_t *fp = items[i].fp;
-        double t = nw_simw_item_time(&items[i], now);
-        for (int j = 0; j < fp->n_terms && j < cfg->term_query; j++) {
-            nw_simw_arr_i8(&a[QT_H], (int64_t)fp->terms[j].hash);
-            nw_simw_arr_f8(&a[QT_T], t);
-            qt_item[nq] = (int32_t)i;
-            qt_w[nq++] = fp->terms[j].w;
-        }
+    for (size_t k = 0; k < m; k++) {
+        nw_simw_arr_i8(&a[QT_H], qs[idx[k]].term);
+        nw_simw_arr_f8(&a[QT_T], qs[idx[k]].t);
     }
     double win = cfg->window_s;
     nw_simw_scalar_f8(&a[WIN], win);
     nw_simw_scalar_f8(&a[LO], lo - win);
     nw_simw_scalar_f8(&a[HI], hi + win);
     nw_simw_scalar_i4(&a[CAP], cfg->term_postings_cap);
-    /* The batch-wide bounds ($4, $5) let the planner prune the partitions
-     * outside every item's window. LATERAL with the query terms outside: one
-     * backward index probe per term, whatever the statistics say. As a plain
-     * join, a partition whose statistics still said "empty" (made during this
-     * replay, not yet analyzed) was put on the outside and the query keys
-     * rescanned for each of its rows (146 s instead of 0.3 s for one batch). */
     static const char sql[] =
         "SELECT qt.i::int, p.pks, p.ws"
         "  FROM unnest($1::bigint[], $2::float8[]) WITH ORDINALITY AS qt(term_hash, t, i)"
@@ -229,14 +257,233 @@ static PGresult *query_terms(PGconn *conn, const nw_simindex_cfg_t *cfg, const n
     return nw_simw_exec(conn, sql, a, N_ARR, PGRES_TUPLES_OK, "candidate terms", err);
 }
 
+/* The grouped statement: one probe per distinct term of the batch, over the
+ * union of its items' windows [first t - window, last t + window], the cap
+ * newest postings with their times, as (group ordinal, versions[],
+ * weights[], times[]). */
+static PGresult *probe_groups(PGconn *conn, const nw_simindex_cfg_t *cfg, const int64_t *term,
+                              const double *gmin, const double *gmax, size_t ng, double lo,
+                              double hi, nw_err_t *err)
+{
+    enum { G_H, G_LO, G_HI, WIN, LO, HI, CAP, N_ARR };
+    nw_simw_arr_t a[N_ARR];
+    nw_simw_arr_begin(&a[G_H], NW_OID_INT8);
+    nw_simw_arr_begin(&a[G_LO], NW_OID_FLOAT8);
+    nw_simw_arr_begin(&a[G_HI], NW_OID_FLOAT8);
+    for (size_t g = 0; g < ng; g++) {
+        nw_simw_arr_i8(&a[G_H], term[g]);
+        nw_simw_arr_f8(&a[G_LO], gmin[g]);
+        nw_simw_arr_f8(&a[G_HI], gmax[g]);
+    }
+    double win = cfg->window_s;
+    nw_simw_scalar_f8(&a[WIN], win);
+    nw_simw_scalar_f8(&a[LO], lo - win);
+    nw_simw_scalar_f8(&a[HI], hi + win);
+    nw_simw_scalar_i4(&a[CAP], cfg->term_postings_cap);
+    static const char sql[] =
+        "SELECT g.i::int, p.pks, p.ws, p.tss"
+        "  FROM unnest($1::bigint[], $2::float8[], $3::float8[]) WITH ORDINALITY"
+        "       AS g(term_hash, lo, hi, i)"
+        " CROSS JOIN LATERAL ("
+        "   SELECT array_agg(z.version_pk) AS pks, array_agg(z.w) AS ws, array_agg(z.ts) AS tss"
+        "     FROM ("
+        "     SELECT t.version_pk, t.w, t.ts FROM sim_terms t"
+        "      WHERE t.term_hash = g.term_hash AND t.ts >= to_timestamp(g.lo - $4::float8)"
+        "        AND t.ts <= to_timestamp(g.hi + $4::float8) AND t.ts >= to_timestamp($5::float8)"
+        "        AND t.ts <= to_timestamp($6::float8)"
+        "      ORDER BY t.ts DESC LIMIT $7::int) z) p";
+    return nw_simw_exec(conn, sql, a, N_ARR, PGRES_TUPLES_OK, "candidate terms", err);
+}
+
+/* Read one row's arrays (versions, weights and, when with_ts, times) into
+ * out[]; false on a malformed row. */
+static bool read_postings(const PGresult *r, int row, bool with_ts, posting_t **out, size_t *n,
+                          size_t *cap)
+{
+    nw_simw_aiter_t pi, wi, ti = {0};
+    if (!nw_simw_aiter_init(&pi, r, row, 1) || !nw_simw_aiter_init(&wi, r, row, 2) ||
+        pi.n != wi.n || (with_ts && (!nw_simw_aiter_init(&ti, r, row, 3) || ti.n != pi.n)))
+        return false;
+    if (*n + pi.n > *cap) {
+        size_t c = *cap ? *cap : 1024;
+        while (c < *n + pi.n)
+            c *= 2;
+        posting_t *p = realloc(*out, c * sizeof *p);
+        if (!p)
+            return false;
+        *out = p;
+        *cap = c;
+    }
+    for (size_t k = 0; k < pi.n; k++) {
+        int pl, wl, tl = 8;
+        const char *pv = nw_simw_aiter_next(&pi, &pl), *wv = nw_simw_aiter_next(&wi, &wl);
+        const char *tv = with_ts ? nw_simw_aiter_next(&ti, &tl) : NULL;
+        if (!pv || !wv || pl != 8 || wl != 4 || (with_ts && (!tv || tl != 8)))
+            continue;
+        uint32_t u = nw_simw_be32(wv);
+        posting_t *p = &(*out)[(*n)++];
+        p->pk = (int64_t)nw_simw_be64(pv);
+        memcpy(&p->w, &u, 4);
+        p->ts = with_ts ? (int64_t)nw_simw_be64(tv) : 0;
+    }
+    return true;
+}
+
+/* Statement 1b: for each of the items' term_query heaviest terms, the
+ * term_postings_cap newest postings within the item's window, into th[]
+ * (query term order, newest first within each). The items of a batch share
+ * many terms, so the postings are read once per distinct term over the
+ * union of its items' windows and filtered here by each item's window. That
+ * is the same answer for an item unless the read was full and began after
+ * the item's window ended (postings newer than its window took places the
+ * item's own would have had): those query terms are read again on their
+ * own (probe_each), in a second statement. With cfg->term_probe_each every
+ * query term is read on its own. */
+static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t *qs_in, size_t nq,
+                      double lo, double hi, thit_t **th_out, size_t *nth_out, nw_sim_cands_t *stats,
+                      nw_err_t *err)
+{
+    bool ok = false, failed = false;
+    qterm_t *qs = malloc((nq + 1) * sizeof *qs);
+    size_t *idx = malloc((nq + 1) * sizeof *idx), *again = malloc((nq + 1) * sizeof *again);
+    size_t *goff = NULL;
+    int64_t *gterm = malloc((nq + 1) * sizeof *gterm);
+    double *gmin = malloc((nq + 1) * sizeof *gmin), *gmax = malloc((nq + 1) * sizeof *gmax);
+    posting_t *gp = NULL, *ep = NULL;
+    size_t ngp = 0, cgp = 0, nep = 0, cep = 0, ng = 0, nagain = 0;
+    size_t *eoff = NULL;
+    thit_t *th = NULL;
+    PGresult *r = NULL;
+    if (!qs || !idx || !again || !gterm || !gmin || !gmax)
+        goto out;
+    memcpy(qs, qs_in, nq * sizeof *qs);
+    double win = cfg->window_s;
+    if (!cfg->term_probe_each) {
+        termq_t *tq = malloc((nq + 1) * sizeof *tq);
+        if (!tq)
+            goto out;
+        for (size_t q = 0; q < nq; q++)
+            tq[q] = (termq_t){qs[q].term, q};
+        qsort(tq, nq, sizeof *tq, cmp_termq);
+        for (size_t k = 0; k < nq; k++)
+            idx[k] = tq[k].q;
+        free(tq);
+        for (size_t k = 0; k < nq; k++) {
+            qterm_t *q = &qs[idx[k]];
+            if (k == 0 || q->term != gterm[ng - 1]) {
+                gterm[ng] = q->term;
+                gmin[ng] = gmax[ng] = q->t;
+                ng++;
+            }
+            gmin[ng - 1] = q->t < gmin[ng - 1] ? q->t : gmin[ng - 1];
+            gmax[ng - 1] = q->t > gmax[ng - 1] ? q->t : gmax[ng - 1];
+            q->group = ng - 1;
+        }
+        goff = calloc(ng + 1, sizeof *goff);
+        if (!goff)
+            goto out;
+        if (ng) {
+            r = probe_groups(conn, cfg, gterm, gmin, gmax, ng, lo, hi, err);
+            if (!r) {
+                failed = true;
+                goto out;
+            }
+        }
+        /* rows come in group order; a group without postings has no row */
+        int rows = r ? PQntuples(r) : 0;
+        for (int row = 0; row < rows; row++) {
+            int32_t g = nw_simw_i4(r, row, 0) - 1;
+            if (g < 0 || (size_t)g >= ng)
+                continue;
+            size_t before = ngp;
+            if (!read_postings(r, row, true, &gp, &ngp, &cgp))
+                goto out;
+            goff[g + 1] = ngp - before;
+        }
+        for (size_t g = 0; g < ng; g++)
+            goff[g + 1] += goff[g];
+        PQclear(r);
+        r = NULL;
+        /* ... whose read filled up before the item's window ended */
+        for (size_t q = 0; q < nq; q++) {
+            size_t g = qs[q].group, len = goff[g + 1] - goff[g];
+            if (len > 0 && (int)len >= cfg->term_postings_cap &&
+                gp[goff[g]].ts > pg_time(qs[q].t + win))
+                again[nagain++] = q;
+        }
+    } else {
+        for (size_t q = 0; q < nq; q++)
+            again[nagain++] = q;
+    }
+    eoff = calloc(nagain + 1, sizeof *eoff);
+    if (!eoff)
+        goto out;
+    if (nagain) {
+        r = probe_each(conn, cfg, qs, again, nagain, lo, hi, err);
+        if (!r) {
+            failed = true;
+            goto out;
+        }
+        int rows = PQntuples(r);
+        for (int row = 0; row < rows; row++) {
+            int32_t k = nw_simw_i4(r, row, 0) - 1;
+            if (k < 0 || (size_t)k >= nagain)
+                continue;
+            size_t before = nep;
+            if (!read_postings(r, row, false, &ep, &nep, &cep))
+                goto out;
+            eoff[k + 1] = nep - before;
+        }
+        for (size_t k = 0; k < nagain; k++)
+            eoff[k + 1] += eoff[k];
+    }
+    stats->term_reads = ng + nagain;
+    stats->term_rereads = cfg->term_probe_each ? 0 : nagain;
+    /* every query term's postings, in query order */
+    size_t cap = cfg->term_postings_cap > 0 ? (size_t)cfg->term_postings_cap : 0;
+    th = malloc((nep + nq * cap + 1) * sizeof *th);
+    if (!th)
+        goto out;
+    size_t nth = 0, ka = 0;
+    for (size_t q = 0; q < nq; q++) {
+        if (ka < nagain && again[ka] == q) {
+            for (size_t e = eoff[ka]; e < eoff[ka + 1]; e++)
+                th[nth++] = (thit_t){.q = q, .pk = ep[e].pk, .w = ep[e].w};
+            ka++;
+            continue;
+        }
+        size_t g = qs[q].group;
+        int64_t wlo = pg_time(qs[q].t - win), whi = pg_time(qs[q].t + win);
+        int taken = 0;
+        for (size_t e = goff[g]; e < goff[g + 1] && taken < cfg->term_postings_cap; e++) {
+            if (gp[e].ts < wlo || gp[e].ts > whi)
+                continue;
+            th[nth++] = (thit_t){.q = q, .pk = gp[e].pk, .w = gp[e].w};
+            taken++;
+        }
+    }
+    *th_out = th;
+    *nth_out = nth;
+    th = NULL;
+    ok = true;
+out:
+    if (!ok && !failed)
+        nw_err_set(err, NW_ERR_FATAL, "oom",
+                   "simindex: candidate terms: out of memory or a malformed result");
+    PQclear(r);
+    free(qs), free(idx), free(again), free(goff), free(gterm), free(gmin), free(gmax);
+    free(gp), free(ep), free(eoff), free(th);
+    return ok;
+}
+
 /* The hits of statements 1a and 1b grouped by item (item i's: hits[hoff[i]
  * .. hoff[i+1])), the item itself left out. Returns false on a malformed
  * result or out of memory. */
-static bool group_hits(const PGresult *rb, const qband_t *qb, size_t nqb, const PGresult *rt,
-                       const nw_sim_item_t *items, size_t n, const int32_t *qt_item,
-                       const float *qt_w, size_t nq, hit_t **hits_out, size_t *hoff)
+static bool group_hits(const PGresult *rb, const qband_t *qb, size_t nqb, const thit_t *th,
+                       size_t nth, const qterm_t *qs, const nw_sim_item_t *items, size_t n,
+                       hit_t **hits_out, size_t *hoff)
 {
-    int brows = PQntuples(rb), trows = PQntuples(rt);
+    int brows = PQntuples(rb);
     /* pass 1: count per item; pass 2: fill */
     for (int pass = 0; pass < 2; pass++) {
         hit_t *hits = pass ? *hits_out : NULL;
@@ -268,34 +515,14 @@ static bool group_hits(const PGresult *rb, const qband_t *qb, size_t nqb, const 
                     hoff[item + 1]++;
             }
         }
-        for (int row = 0; row < trows; row++) {
-            int32_t q = nw_simw_i4(rt, row, 0) - 1;
-            if (q < 0 || (size_t)q >= nq)
+        for (size_t k = 0; k < nth; k++) {
+            const qterm_t *q = &qs[th[k].q];
+            if (th[k].pk == items[q->item].meta.version_pk)
                 continue;
-            int32_t item = qt_item[q];
-            nw_simw_aiter_t pi, wi;
-            if (!nw_simw_aiter_init(&pi, rt, row, 1) || !nw_simw_aiter_init(&wi, rt, row, 2) ||
-                pi.n != wi.n) {
-                free(fill);
-                return false;
-            }
-            for (size_t k = 0; k < pi.n; k++) {
-                int pl, wl;
-                const char *pv = nw_simw_aiter_next(&pi, &pl), *wv = nw_simw_aiter_next(&wi, &wl);
-                if (!pv || !wv || pl != 8 || wl != 4)
-                    continue;
-                int64_t pk = (int64_t)nw_simw_be64(pv);
-                if (pk == items[item].meta.version_pk)
-                    continue;
-                if (pass) {
-                    uint32_t u = nw_simw_be32(wv);
-                    float w;
-                    memcpy(&w, &u, 4);
-                    hits[fill[item]++] = (hit_t){.pk = pk, .score = w * qt_w[q]};
-                } else {
-                    hoff[item + 1]++;
-                }
-            }
+            if (pass)
+                hits[fill[q->item]++] = (hit_t){.pk = th[k].pk, .score = th[k].w * q->w};
+            else
+                hoff[q->item + 1]++;
         }
         free(fill);
         if (!pass) {
@@ -464,35 +691,40 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     if (!n)
         return true;
     size_t nqmax = n * (size_t)(cfg->term_query > 0 ? cfg->term_query : 0) + 1;
-    int32_t *qt_item = malloc(nqmax * sizeof *qt_item);
-    float *qt_w = malloc(nqmax * sizeof *qt_w);
+    qterm_t *qs = malloc(nqmax * sizeof *qs);
     size_t *hoff = calloc(n + 1, sizeof *hoff);
     pkidx_t *self = malloc(n * sizeof *self);
-    if (!qt_item || !qt_w || !hoff || !self) {
-        free(qt_item), free(qt_w), free(hoff), free(self);
+    if (!qs || !hoff || !self) {
+        free(qs), free(hoff), free(self);
         return oom(out, err);
     }
     size_t nq = 0;
+    double now = (double)time(NULL);
     for (size_t i = 0; i < n; i++) {
         self[i] = (pkidx_t){items[i].meta.version_pk, i};
-        for (int j = 0; j < items[i].fp->n_terms && j < cfg->term_query; j++)
-            nq++;
+        const nw_fp_t *fp = items[i].fp;
+        double t = nw_simw_item_time(&items[i], now);
+        for (int j = 0; j < fp->n_terms && j < cfg->term_query; j++)
+            qs[nq++] = (qterm_t){.term = (int64_t)fp->terms[j].hash,
+                                 .t = t,
+                                 .item = (int32_t)i,
+                                 .w = fp->terms[j].w};
     }
     qsort(self, n, sizeof *self, cmp_pkidx);
 
-    size_t nqb = 0;
+    size_t nqb = 0, nth = 0;
     double lo = 0, hi = 0;
+    thit_t *th = NULL;
     qband_t *qb = band_keys(cfg, items, n, &nqb, &lo, &hi);
     PGresult *rb = qb ? query_bands(conn, cfg, qb, nqb, lo, hi, err) : NULL;
-    PGresult *r = rb ? query_terms(conn, cfg, items, n, lo, hi, qt_item, qt_w, err) : NULL;
+    bool termed = rb && term_hits(conn, cfg, qs, nq, lo, hi, &th, &nth, out, err);
     hit_t *hits = NULL;
-    bool grouped = r && group_hits(rb, qb, nqb, r, items, n, qt_item, qt_w, nq, &hits, hoff);
-    bool failed = qb && !r;
+    bool grouped = termed && group_hits(rb, qb, nqb, th, nth, qs, items, n, &hits, hoff);
+    bool failed = !qb ? false : !rb || !termed;
     PQclear(rb);
-    PQclear(r);
     free(qb);
-    free(qt_item);
-    free(qt_w);
+    free(qs);
+    free(th);
     if (!grouped) {
         free(hits), free(hoff), free(self);
         if (!failed)
@@ -534,7 +766,7 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
             pks[nv++] = pks[k];
 
     vers_t *vers = calloc(nv + 1, sizeof *vers);
-    r = vers ? query_versions(conn, pks, nv, self, n, err) : NULL;
+    PGresult *r = vers ? query_versions(conn, pks, nv, self, n, err) : NULL;
     failed = vers && !r;
     bool ok = r && read_versions(r, items, self, n, pks, vers, nv, out);
     PQclear(r);

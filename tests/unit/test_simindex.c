@@ -469,6 +469,80 @@ static void test_copy_same_rows(void **state)
     PQfinish(c);
 }
 
+/* Item i's candidates as text: "pk score band" per candidate. */
+static void cands_text(const nw_sim_cands_t *c, size_t i, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t k = c->off[i]; k < c->off[i + 1] && len + 64 < cap; k++)
+        len += (size_t)snprintf(buf + len, cap - len, "%lld %.9g %d;",
+                                (long long)c->cand[k].meta.version_pk, (double)c->term_score[k],
+                                (int)c->via_band[k]);
+}
+
+/* The term postings are read once per distinct term of the batch and
+ * filtered by each item's window: the candidates must be exactly those of a
+ * read per item and term, also when newer postings fill a read before an
+ * item's window ends (those items are read again on their own). */
+static void test_term_reads_grouped(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *c = connect_db();
+    nw_err_t err;
+    static const char *const names[] = {"base.txt",    "correction.txt", "update.txt",
+                                        "related.txt", "unrelated.txt",  "truncated.txt",
+                                        "brief_a.txt", "brief_b.txt"};
+    enum { NF = 8, NS = 40, NB = 9 };
+    nw_fp_t fps[NF];
+    for (int i = 0; i < NF; i++)
+        fp_fixture(names[i], &fps[i]);
+    exec_ok(c, "BEGIN"); /* rolled back at the end */
+    int64_t s[NS], v[NS];
+    char id[32];
+    nw_sim_item_t stored[NS];
+    for (int i = 0; i < NS; i++) { /* every 10 hours from 8 days before T */
+        snprintf(id, sizeof id, "grp-%d", i);
+        add_version(c, "ap", id, &s[i], &v[i]);
+        stored[i] = sim_item(&fps[i % NF], s[i], v[i], "ap", strdup(id), T - 8 * 86400 + i * 36000);
+    }
+    assert_true(nw_simindex_insert(c, stored, NS, &err));
+    nw_sim_item_t batch[NB];
+    static const int64_t dt[NB] = {-7 * 86400, -5 * 86400, -3 * 86400, -86400,   0,
+                                   60,         3600,       2 * 86400,  9 * 86400};
+    for (int i = 0; i < NB; i++)
+        batch[i] = sim_item(&fps[(i * 3) % NF], 0, 900000000 + i, "afp", "grp-batch", T + dt[i]);
+    for (int cap = 3; cap <= 32; cap += 29) {
+        nw_simindex_cfg_t each, grouped;
+        nw_simindex_cfg_default(&each);
+        each.term_postings_cap = cap;
+        grouped = each;
+        each.term_probe_each = true;
+        nw_sim_cands_t a, b;
+        assert_true(nw_simindex_candidates(c, &each, batch, NB, &a, &err));
+        assert_true(nw_simindex_candidates(c, &grouped, batch, NB, &b, &err));
+        size_t total = 0;
+        for (size_t i = 0; i < NB; i++) {
+            char ta[8192], tb[8192];
+            cands_text(&a, i, ta, sizeof ta);
+            cands_text(&b, i, tb, sizeof tb);
+            assert_string_equal(ta, tb);
+            total += a.off[i + 1] - a.off[i];
+        }
+        assert_true(total > 20); /* the comparison compared something */
+        if (cap == 3)            /* reads filled by postings newer than some items' windows */
+            assert_true(b.term_rereads > 0);
+        else /* the batch's 9 items share terms: fewer reads */
+            assert_true(b.term_reads < a.term_reads);
+        nw_simindex_cands_free(&a);
+        nw_simindex_cands_free(&b);
+    }
+    exec_ok(c, "ROLLBACK");
+    for (int i = 0; i < NS; i++)
+        free((char *)stored[i].meta.story_id);
+    PQfinish(c);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -494,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_replicas),
         cmocka_unit_test(test_process),
         cmocka_unit_test(test_copy_same_rows),
+        cmocka_unit_test(test_term_reads_grouped),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
