@@ -219,48 +219,14 @@ static int cmp_termq(const void *x, const void *y)
     return a->q < b->q ? -1 : a->q > b->q;
 }
 
-/* The per-query-term statement: for each (term, t) of qs[idx[0..m)], the
- * cap newest postings within t +- window, as (ordinal in idx, versions[],
- * weights[]). The batch-wide bounds ($4, $5) let the planner prune the
- * partitions outside every item's window. LATERAL with the query terms
- * outside: one backward index probe per term, whatever the statistics say.
- * As a plain join, a partition whose statistics still said "empty" (made
- * during this replay, not yet analyzed) was put on the outside and the query
- * keys rescanned for each of its rows (146 s instead of 0.3 s for one
- * batch). */
-static PGresult *probe_each(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t *qs,
-                            const size_t *idx, size_t m, double lo, double hi, nw_err_t *err)
-{
-    enum { QT_H, QT_T, WIN, LO, HI, CAP, N_ARR };
-    nw_simw_arr_t a[N_ARR];
-    nw_simw_arr_begin(&a[QT_H], NW_OID_INT8);
-    nw_simw_arr_begin(&a[QT_T], NW_OID_FLOAT8);
-    for (size_t k = 0; k < m; k++) {
-        nw_simw_arr_i8(&a[QT_H], qs[idx[k]].term);
-        nw_simw_arr_f8(&a[QT_T], qs[idx[k]].t);
-    }
-    double win = cfg->window_s;
-    nw_simw_scalar_f8(&a[WIN], win);
-    nw_simw_scalar_f8(&a[LO], lo - win);
-    nw_simw_scalar_f8(&a[HI], hi + win);
-    nw_simw_scalar_i4(&a[CAP], cfg->term_postings_cap);
-    static const char sql[] =
-        "SELECT qt.i::int, p.pks, p.ws"
-        "  FROM unnest($1::bigint[], $2::float8[]) WITH ORDINALITY AS qt(term_hash, t, i)"
-        " CROSS JOIN LATERAL ("
-        "   SELECT array_agg(z.version_pk) AS pks, array_agg(z.w) AS ws FROM ("
-        "     SELECT t.version_pk, t.w FROM sim_terms t"
-        "      WHERE t.term_hash = qt.term_hash AND t.ts >= to_timestamp(qt.t - $3::float8)"
-        "        AND t.ts <= to_timestamp(qt.t + $3::float8) AND t.ts >= to_timestamp($4::float8)"
-        "        AND t.ts <= to_timestamp($5::float8)"
-        "      ORDER BY t.ts DESC LIMIT $6::int) z) p";
-    return nw_simw_exec(conn, sql, a, N_ARR, PGRES_TUPLES_OK, "candidate terms", err);
-}
-
-/* The grouped statement: one probe per distinct term of the batch, over the
- * union of its items' windows [first t - window, last t + window], the cap
- * newest postings with their times, as (group ordinal, versions[],
- * weights[], times[]). */
+/* The term statement: for each term[g], the cap newest postings within
+ * [gmin[g] - window, gmax[g] + window], as (ordinal, versions[], weights[],
+ * times[]). The batch-wide bounds ($5, $6) let the planner prune the
+ * partitions outside every item's window. LATERAL with the terms outside:
+ * one backward index probe per term, whatever the statistics say. As a plain
+ * join, a partition whose statistics still said "empty" (made during this
+ * replay, not yet analyzed) was put on the outside and the query keys
+ * rescanned for each of its rows (146 s instead of 0.3 s for one batch). */
 static PGresult *probe_groups(PGconn *conn, const nw_simindex_cfg_t *cfg, const int64_t *term,
                               const double *gmin, const double *gmax, size_t ng, double lo,
                               double hi, nw_err_t *err)
@@ -295,36 +261,56 @@ static PGresult *probe_groups(PGconn *conn, const nw_simindex_cfg_t *cfg, const 
     return nw_simw_exec(conn, sql, a, N_ARR, PGRES_TUPLES_OK, "candidate terms", err);
 }
 
-/* Read one row's arrays (versions, weights and, when with_ts, times) into
- * out[]; false on a malformed row. */
-static bool read_postings(const PGresult *r, int row, bool with_ts, posting_t **out, size_t *n,
-                          size_t *cap)
+/* The rows of the term statement, (ordinal, versions[], weights[],
+ * times[]), into *pool: ordinal k's postings (of n) at
+ * pool[off[k] .. off[k+1]), in their order. False on a malformed result or
+ * out of memory. */
+static bool read_probe(const PGresult *r, size_t n, posting_t **pool, size_t *off)
 {
-    nw_simw_aiter_t pi, wi, ti = {0};
-    if (!nw_simw_aiter_init(&pi, r, row, 1) || !nw_simw_aiter_init(&wi, r, row, 2) ||
-        pi.n != wi.n || (with_ts && (!nw_simw_aiter_init(&ti, r, row, 3) || ti.n != pi.n)))
-        return false;
-    if (*n + pi.n > *cap) {
-        size_t c = *cap ? *cap : 1024;
-        while (c < *n + pi.n)
-            c *= 2;
-        posting_t *p = realloc(*out, c * sizeof *p);
-        if (!p)
-            return false;
-        *out = p;
-        *cap = c;
-    }
-    for (size_t k = 0; k < pi.n; k++) {
-        int pl, wl, tl = 8;
-        const char *pv = nw_simw_aiter_next(&pi, &pl), *wv = nw_simw_aiter_next(&wi, &wl);
-        const char *tv = with_ts ? nw_simw_aiter_next(&ti, &tl) : NULL;
-        if (!pv || !wv || pl != 8 || wl != 4 || (with_ts && (!tv || tl != 8)))
-            continue;
-        uint32_t u = nw_simw_be32(wv);
-        posting_t *p = &(*out)[(*n)++];
-        p->pk = (int64_t)nw_simw_be64(pv);
-        memcpy(&p->w, &u, 4);
-        p->ts = with_ts ? (int64_t)nw_simw_be64(tv) : 0;
+    int rows = PQntuples(r);
+    for (int pass = 0; pass < 2; pass++) { /* 1: count per ordinal; 2: fill */
+        size_t *fill = NULL;
+        if (pass) {
+            for (size_t k = 0; k < n; k++)
+                off[k + 1] += off[k];
+            *pool = malloc((off[n] + 1) * sizeof **pool);
+            fill = malloc((n + 1) * sizeof *fill);
+            if (!*pool || !fill) {
+                free(fill);
+                return false;
+            }
+            memcpy(fill, off, (n + 1) * sizeof *fill);
+        }
+        for (int row = 0; row < rows; row++) {
+            int32_t k = nw_simw_i4(r, row, 0) - 1;
+            nw_simw_aiter_t pi, wi, ti;
+            if (k < 0 || (size_t)k >= n)
+                continue;
+            if (!nw_simw_aiter_init(&pi, r, row, 1) || !nw_simw_aiter_init(&wi, r, row, 2) ||
+                pi.n != wi.n || !nw_simw_aiter_init(&ti, r, row, 3) || ti.n != pi.n) {
+                free(fill);
+                return false;
+            }
+            if (!pass) {
+                off[k + 1] += pi.n;
+                continue;
+            }
+            for (size_t e = 0; e < pi.n; e++) {
+                int pl, wl, tl;
+                const char *pv = nw_simw_aiter_next(&pi, &pl), *wv = nw_simw_aiter_next(&wi, &wl);
+                const char *tv = nw_simw_aiter_next(&ti, &tl);
+                if (!pv || !wv || !tv || pl != 8 || wl != 4 || tl != 8) {
+                    free(fill); /* NULL or of another width: not what was asked for */
+                    return false;
+                }
+                uint32_t u = nw_simw_be32(wv);
+                posting_t *p = &(*pool)[fill[k]++];
+                p->pk = (int64_t)nw_simw_be64(pv);
+                memcpy(&p->w, &u, 4);
+                p->ts = (int64_t)nw_simw_be64(tv);
+            }
+        }
+        free(fill);
     }
     return true;
 }
@@ -337,7 +323,7 @@ static bool read_postings(const PGresult *r, int row, bool with_ts, posting_t **
  * is the same answer for an item unless the read was full and began after
  * the item's window ended (postings newer than its window took places the
  * item's own would have had): those query terms are read again on their
- * own (probe_each), in a second statement. With cfg->term_probe_each every
+ * own, in a second statement. With cfg->term_probe_each every
  * query term is read on its own. */
 static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t *qs_in, size_t nq,
                       double lo, double hi, thit_t **th_out, size_t *nth_out, nw_sim_cands_t *stats,
@@ -350,7 +336,7 @@ static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t 
     int64_t *gterm = malloc((nq + 1) * sizeof *gterm);
     double *gmin = malloc((nq + 1) * sizeof *gmin), *gmax = malloc((nq + 1) * sizeof *gmax);
     posting_t *gp = NULL, *ep = NULL;
-    size_t ngp = 0, cgp = 0, nep = 0, cep = 0, ng = 0, nagain = 0;
+    size_t ng = 0, nagain = 0;
     size_t *eoff = NULL;
     thit_t *th = NULL;
     PGresult *r = NULL;
@@ -389,19 +375,8 @@ static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t 
                 goto out;
             }
         }
-        /* rows come in group order; a group without postings has no row */
-        int rows = r ? PQntuples(r) : 0;
-        for (int row = 0; row < rows; row++) {
-            int32_t g = nw_simw_i4(r, row, 0) - 1;
-            if (g < 0 || (size_t)g >= ng)
-                continue;
-            size_t before = ngp;
-            if (!read_postings(r, row, true, &gp, &ngp, &cgp))
-                goto out;
-            goff[g + 1] = ngp - before;
-        }
-        for (size_t g = 0; g < ng; g++)
-            goff[g + 1] += goff[g];
+        if (r && !read_probe(r, ng, &gp, goff))
+            goto out;
         PQclear(r);
         r = NULL;
         /* ... whose read filled up before the item's window ended */
@@ -419,29 +394,23 @@ static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t 
     if (!eoff)
         goto out;
     if (nagain) {
-        r = probe_each(conn, cfg, qs, again, nagain, lo, hi, err);
+        for (size_t k = 0; k < nagain; k++) {
+            gterm[k] = qs[again[k]].term;
+            gmin[k] = gmax[k] = qs[again[k]].t;
+        }
+        r = probe_groups(conn, cfg, gterm, gmin, gmax, nagain, lo, hi, err);
         if (!r) {
             failed = true;
             goto out;
         }
-        int rows = PQntuples(r);
-        for (int row = 0; row < rows; row++) {
-            int32_t k = nw_simw_i4(r, row, 0) - 1;
-            if (k < 0 || (size_t)k >= nagain)
-                continue;
-            size_t before = nep;
-            if (!read_postings(r, row, false, &ep, &nep, &cep))
-                goto out;
-            eoff[k + 1] = nep - before;
-        }
-        for (size_t k = 0; k < nagain; k++)
-            eoff[k + 1] += eoff[k];
+        if (!read_probe(r, nagain, &ep, eoff))
+            goto out;
     }
     stats->term_reads = ng + nagain;
     stats->term_rereads = cfg->term_probe_each ? 0 : nagain;
     /* every query term's postings, in query order */
     size_t cap = cfg->term_postings_cap > 0 ? (size_t)cfg->term_postings_cap : 0;
-    th = malloc((nep + nq * cap + 1) * sizeof *th);
+    th = malloc(((eoff ? eoff[nagain] : 0) + nq * cap + 1) * sizeof *th);
     if (!th)
         goto out;
     size_t nth = 0, ka = 0;

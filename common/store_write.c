@@ -625,45 +625,31 @@ static bool update_stories(batch_t *b, nw_err_t *err)
  * never held a second time. */
 #define COPY_CHUNK (1u << 20)
 
-static bool copy_versions(batch_t *b, nw_copybuf_t *buf, nw_err_t *err)
+/* The new versions' rows (pend NULL) or their events, one streamed COPY. */
+static bool copy_stream(batch_t *b, nw_copybuf_t *buf, pending_events_t *pend, nw_err_t *err)
 {
-    static const char table[] = "item_versions (version_pk, story_pk, provider, story_id, version,"
-                                " version_order, format, edit_status, pubstatus, is_news, headline,"
-                                " firstcreated, versioncreated, content_hash, ninjs, raw,"
-                                " source_topic, source_partition, source_offset, cluster_id)";
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++)
-        n += b->rs[i].is_new;
-    if (!n)
-        return true;
-    if (!nw_pg_copy_begin(b->st->conn, table, err))
-        return false;
-    bool ok = true;
-    for (size_t i = 0; ok && i < b->n; i++) {
-        if (!b->rs[i].is_new)
-            continue;
-        add_version_row(b, i, buf);
-        ok = nw_pg_copy_send(b->st->conn, buf, COPY_CHUNK, err);
-    }
-    return nw_pg_copy_end(b->st->conn, table, buf, ok, err);
-}
-
-static bool copy_events(batch_t *b, nw_copybuf_t *buf, pending_events_t *pend, nw_err_t *err)
-{
-    static const char table[] =
+    static const char versions[] =
+        "item_versions (version_pk, story_pk, provider, story_id, version, version_order, format,"
+        " edit_status, pubstatus, is_news, headline, firstcreated, versioncreated, content_hash,"
+        " ninjs, raw, source_topic, source_partition, source_offset, cluster_id)";
+    static const char events[] =
         "outbox (event_id, version_pk, event_type, msg_key, body, created_at, sent_at)";
+    const char *table = pend ? events : versions;
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++)
-        n += b->rs[i].is_new && b->rs[i].kind;
+        n += b->rs[i].is_new && (!pend || b->rs[i].kind);
     if (!n)
         return true;
     if (!nw_pg_copy_begin(b->st->conn, table, err))
         return false;
     bool ok = true;
     for (size_t i = 0; ok && i < b->n; i++) {
-        if (!b->rs[i].is_new || !b->rs[i].kind)
+        if (!b->rs[i].is_new || (pend && !b->rs[i].kind))
             continue;
-        add_event(b, i, buf, pend);
+        if (pend)
+            add_event(b, i, buf, pend);
+        else
+            add_version_row(b, i, buf);
         ok = nw_pg_copy_send(b->st->conn, buf, COPY_CHUNK, err);
     }
     return nw_pg_copy_end(b->st->conn, table, buf, ok, err);
@@ -675,9 +661,9 @@ bool nw_batch_write(batch_t *b, pending_events_t *pend, nw_err_t *err)
         return false;
     nw_copybuf_t buf;
     nw_copy_init(&buf);
-    bool ok = copy_versions(b, &buf, err);
+    bool ok = copy_stream(b, &buf, NULL, err);
     nw_copy_reset(&buf);
-    ok = ok && copy_events(b, &buf, pend, err) && update_stories(b, err);
+    ok = ok && copy_stream(b, &buf, pend, err) && update_stories(b, err);
     nw_copy_free(&buf);
     linkrows_t lr = {0};
     for (size_t i = 0; ok && i < b->n; i++)
