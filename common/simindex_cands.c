@@ -323,15 +323,14 @@ static bool read_probe(const PGresult *r, size_t n, posting_t **pool, size_t *of
  * is the same answer for an item unless the read was full and began after
  * the item's window ended (postings newer than its window took places the
  * item's own would have had): those query terms are read again on their
- * own, in a second statement. With cfg->term_probe_each every
- * query term is read on its own. */
-static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t *qs_in, size_t nq,
-                      double lo, double hi, thit_t **th_out, size_t *nth_out, nw_sim_cands_t *stats,
+ * own, in a second statement. With cfg->term_probe_each every query term
+ * is read on its own. Sets qs[].group. */
+static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, qterm_t *qs, size_t nq, double lo,
+                      double hi, thit_t **th_out, size_t *nth_out, nw_sim_cands_t *stats,
                       nw_err_t *err)
 {
     bool ok = false, failed = false;
-    qterm_t *qs = malloc((nq + 1) * sizeof *qs);
-    size_t *idx = malloc((nq + 1) * sizeof *idx), *again = malloc((nq + 1) * sizeof *again);
+    size_t *again = malloc((nq + 1) * sizeof *again);
     size_t *goff = NULL;
     int64_t *gterm = malloc((nq + 1) * sizeof *gterm);
     double *gmin = malloc((nq + 1) * sizeof *gmin), *gmax = malloc((nq + 1) * sizeof *gmax);
@@ -340,9 +339,8 @@ static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t 
     size_t *eoff = NULL;
     thit_t *th = NULL;
     PGresult *r = NULL;
-    if (!qs || !idx || !again || !gterm || !gmin || !gmax)
+    if (!again || !gterm || !gmin || !gmax)
         goto out;
-    memcpy(qs, qs_in, nq * sizeof *qs);
     double win = cfg->window_s;
     if (!cfg->term_probe_each) {
         termq_t *tq = malloc((nq + 1) * sizeof *tq);
@@ -351,11 +349,8 @@ static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t 
         for (size_t q = 0; q < nq; q++)
             tq[q] = (termq_t){qs[q].term, q};
         qsort(tq, nq, sizeof *tq, cmp_termq);
-        for (size_t k = 0; k < nq; k++)
-            idx[k] = tq[k].q;
-        free(tq);
         for (size_t k = 0; k < nq; k++) {
-            qterm_t *q = &qs[idx[k]];
+            qterm_t *q = &qs[tq[k].q];
             if (k == 0 || q->term != gterm[ng - 1]) {
                 gterm[ng] = q->term;
                 gmin[ng] = gmax[ng] = q->t;
@@ -365,6 +360,7 @@ static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t 
             gmax[ng - 1] = q->t > gmax[ng - 1] ? q->t : gmax[ng - 1];
             q->group = ng - 1;
         }
+        free(tq);
         goff = calloc(ng + 1, sizeof *goff);
         if (!goff)
             goto out;
@@ -410,7 +406,7 @@ static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, const qterm_t 
     stats->term_rereads = cfg->term_probe_each ? 0 : nagain;
     /* every query term's postings, in query order */
     size_t cap = cfg->term_postings_cap > 0 ? (size_t)cfg->term_postings_cap : 0;
-    th = malloc(((eoff ? eoff[nagain] : 0) + nq * cap + 1) * sizeof *th);
+    th = malloc((eoff[nagain] + nq * cap + 1) * sizeof *th);
     if (!th)
         goto out;
     size_t nth = 0, ka = 0;
@@ -440,7 +436,7 @@ out:
         nw_err_set(err, NW_ERR_FATAL, "oom",
                    "simindex: candidate terms: out of memory or a malformed result");
     PQclear(r);
-    free(qs), free(idx), free(again), free(goff), free(gterm), free(gmin), free(gmax);
+    free(again), free(goff), free(gterm), free(gmin), free(gmax);
     free(gp), free(ep), free(eoff), free(th);
     return ok;
 }
