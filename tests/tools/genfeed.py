@@ -6,8 +6,9 @@ flattened to one line) and a manifest of what newswire must make of it.
 
     genfeed.py --items 20000 --bad 20 --seed 7 --out feed.ndjson --manifest feed.json
 
-The text is synthetic (no agency copy): sentences built from a fixed
-vocabulary with names and numbers, 300 to 1,500 words per story by default.
+The text is synthetic (no agency copy): sentences drawn from a Zipfian
+vocabulary of ~25,000 words with names and numbers, each story about a topic
+that other stories cover too, 300 to 1,500 words per story by default.
 The mix follows real feeds: AP Media API JSON with its NITF body, Reuters
 NewsML-G2 and AFP NewsML 1.2 items; stories with later versions (updates
 that add paragraphs, corrections, kills); exact re-sends; the same story
@@ -19,6 +20,7 @@ event newswire publishes: new, updated, corrected, killed), "bad": N,
 "resends": N, "messages": N}."""
 
 import argparse
+import itertools
 import json
 import random
 from xml.sax.saxutils import escape
@@ -47,25 +49,85 @@ PLACES = ["Millbrook", "Gdansk", "Eindhoven", "Lyon", "Porto", "Tampere", "Graz"
           "Utrecht", "Brno", "Kaunas", "Aarhus", "Turin", "Leeds", "Cork", "Ghent"]
 
 
-def sentence(rng):
+# The text's words follow Zipf's law over a vocabulary of ~25,000 types, as
+# news copy does: function words at the top ranks (about 40 % of the tokens),
+# then common news words, then synthetic words (syllables drawn once, with a
+# fixed seed: the same vocabulary for every feed) standing for the long tail
+# of names, places, figures and topical terms. Each story is about a topic
+# (words and people shared with the other stories of that topic, as wire
+# coverage of one event is) plus a few words of its own, so that stories of
+# one topic are related and the others are not; a uniform draw from a few
+# hundred words instead makes every story look related to every other.
+FUNCTION = """the of to and a in that for is on was with he it as at by from his be
+have has an are were its their they but not who which this after been also
+will had more would than about over up one two new first last when into""".split()
+
+
+def _vocabulary():
+    vr = random.Random(20261129)
+    syll = [c + v for c in "bcdfgklmnprstvz" for v in "aeiou"] + ["ar", "en", "or", "is", "an", "el"]
+    seen = set(FUNCTION)
+    common = [w for w in WORDS + VERBS if not (w in seen or seen.add(w))]
+    vr.shuffle(common)
+    tail = []
+    while len(tail) < 25000:
+        w = "".join(vr.choice(syll) for _ in range(vr.choice((2, 2, 3, 3, 3, 4))))
+        if w not in seen:
+            seen.add(w)
+            tail.append(w)
+    return FUNCTION + common + tail
+
+
+VOCAB = _vocabulary()
+CUM = list(itertools.accumulate(1.0 / (r + 2.7) ** 1.07 for r in range(len(VOCAB))))
+TOPICAL = VOCAB[len(FUNCTION) + 300:]          # what a topic or a story is about
+FIRST = """Anna Piotr Marta Ilse Jonas Sofia Ahmed Kenji Laura Tomas Elena David Nadia Lucas
+Chen Maria Oskar Fatima Ingrid Pavel Amara Yusuf Hana Mateo Rosa Viktor Lena Omar Priya
+Samuel Aiko Nikolai Zara Felix Ines Kwame Mei Andrei Clara Diego""".split()
+LAST = """Keller Nowak Lindqvist Berzina Meyer Rossi Haddad Sato Garcia Novak Petrova Okafor
+Rahman Martin Wei Silva Berg Diallo Jensen Horvat Mensah Kaya Tanaka Ortiz Moreau Ivanova
+Costa Bakker Singh Murphy Yilmaz Fischer Kowalski Dubois Park Nilsson Romano Duarte Ali""".split()
+
+
+def topic(rng, base=None):
+    """What a story is about: its topic's words and people (base: a topic
+    already covered) and a few words of its own."""
+    if base is None:
+        base = {"words": rng.sample(TOPICAL, 10),
+                "names": ["%s %s" % (rng.choice(FIRST), rng.choice(LAST)) for _ in range(3)]}
+    return {"words": base["words"] + rng.sample(TOPICAL, 4), "names": base["names"], "base": base}
+
+
+def sentence(rng, about=None):
     n = rng.randint(12, 26)
-    words = [rng.choice(WORDS) for _ in range(n)]
+    words = rng.choices(VOCAB, cum_weights=CUM, k=n)
+    if about:
+        for _ in range(rng.randint(1, max(1, n // 6))):
+            words[rng.randrange(n)] = rng.choice(about["words"])
     words.insert(rng.randint(1, 4), rng.choice(VERBS))
     if rng.random() < 0.5:
-        words.insert(rng.randint(0, len(words)), rng.choice(NAMES))
+        name = rng.choice(about["names"]) if about else "%s %s" % (rng.choice(FIRST), rng.choice(LAST))
+        words.insert(rng.randint(0, len(words)), name)
     if rng.random() < 0.4:
         words.insert(rng.randint(0, len(words)), str(rng.randint(2, 9800)))
     s = " ".join(words)
     return s[0].upper() + s[1:] + "."
 
 
-def paragraphs(rng, words):
+def paragraphs(rng, words, about=None):
     out, count = [], 0
     while count < words:
-        p = " ".join(sentence(rng) for _ in range(rng.randint(2, 4)))
+        p = " ".join(sentence(rng, about) for _ in range(rng.randint(2, 4)))
         out.append(p)
         count += len(p.split())
     return out
+
+
+def headline(rng, about):
+    words = [rng.choice(about["words"]) for _ in range(rng.randint(2, 4))]
+    words += [w for w in rng.choices(VOCAB, cum_weights=CUM, k=12) if w not in FUNCTION][:rng.randint(3, 6)]
+    rng.shuffle(words)
+    return " ".join(words).capitalize()
 
 
 def ts(t):
@@ -174,6 +236,7 @@ def generate(n_items, n_bad, seed, min_words=300, max_words=1500):
     out, manifest = [], []
     produced, minute = 0, 0
     stories = []
+    topics = []                               # the topics in the news, oldest first
     used_ids = set()
     # Kept incrementally (same order as filtering `stories` and `out` each
     # time, so a seed gives the same feed): the scans made 200,000 items take hours.
@@ -199,9 +262,9 @@ def generate(n_items, n_bad, seed, min_words=300, max_words=1500):
             if s["killed"] or s["next"] >= s["nversions"]:
                 del live[next(i for i, x in enumerate(live) if x is s)]
             if kind == "updated":
-                s["paras"] = s["paras"] + paragraphs(rng, rng.randint(40, 120))
+                s["paras"] = s["paras"] + paragraphs(rng, rng.randint(40, 120), s["about"])
             elif kind == "corrected":
-                s["paras"] = s["paras"][:-1] + [sentence(rng)]
+                s["paras"] = s["paras"][:-1] + [sentence(rng, s["about"])]
         elif out and r < 0.30:                # an exact re-send of something already sent
             prev = rng.choice(sent)
             out.append((prev[0], prev[1], prev[2], prev[3], "resend"))
@@ -227,11 +290,17 @@ def generate(n_items, n_bad, seed, min_words=300, max_words=1500):
                  "kill": rng.random() < 0.03, "killed": False, "next": 1}
             words = rng.randint(min_words, max_words)
             if base:                          # rewrite: shares most paragraphs
-                s["paras"] = [p for p in base["paras"] if rng.random() < 0.8] + paragraphs(rng, 60)
+                s["about"] = base["about"]
+                s["paras"] = [p for p in base["paras"] if rng.random() < 0.8] + paragraphs(rng, 60, s["about"])
                 s["headline"] = base["headline"]
-            else:
-                s["paras"] = paragraphs(rng, words)
-                s["headline"] = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 11))).capitalize()
+            else:                             # most stories follow a topic already in the news
+                if topics and rng.random() < 0.65:
+                    s["about"] = topic(rng, topics[-1 - min(int(rng.expovariate(1 / 40)), len(topics) - 1)])
+                else:
+                    s["about"] = topic(rng)
+                    topics.append(s["about"]["base"])
+                s["paras"] = paragraphs(rng, words, s["about"])
+                s["headline"] = headline(rng, s["about"])
             stories.append(s)
             if s["next"] < s["nversions"]:
                 live.append(s)
