@@ -139,6 +139,12 @@ bool nw_simindex_insert(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_e
  * fingerprint fails the batch (unique violation). */
 bool nw_simindex_copy(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err_t *err)
 {
+    return nw_simw_copy_rows(conn, items, n, (double)time(NULL), err);
+}
+
+bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, double now,
+                       nw_err_t *err)
+{
     if (!n)
         return true;
     nw_copybuf_t fb, bb, tb;
@@ -148,7 +154,6 @@ bool nw_simindex_copy(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err
     uint8_t *ser = malloc(NW_FP_SER_MAX);
     if (!ser)
         fb.oom = true;
-    double now = (double)time(NULL);
     for (size_t i = 0; ser && i < n; i++) {
         const nw_sim_item_t *it = &items[i];
         const nw_fp_t *fp = it->fp;

@@ -13,6 +13,8 @@
  *      (or nw_simindex_copy() for versions new in this transaction)
  *   3. nw_simindex_candidates()  stored items sharing a band key or salient
  *                                terms, within the window, with fingerprints
+ *      (for versions new in this transaction, nw_simindex_copy_candidates()
+ *      does 2 and 3 in one call)
  *   4. nw_link_rank() / nw_link_cluster_id() per item (link.h), then the
  *      caller writes links, stories.cluster_id and the outbox; COMMIT.
  *   (nw_simindex_process() does 1-4 and hands back the links to write.)
@@ -24,7 +26,8 @@
  * one's rows. Keys are locked in ascending order in one statement, so two
  * batches never deadlock on them. (Related-story links through terms take no
  * locks: they are best effort for items committed at the same moment.)
- * Items of one batch find each other too, because step 2 precedes step 3.
+ * Items of one batch find each other too, because step 2 precedes step 3
+ * (or, in nw_simindex_copy_candidates(), in memory for the band keys).
  *
  * Errors: SQLSTATE classes 08, 57P0x, 40001, 40P01, 53 -> NW_ERR_TRANSIENT
  * (retry the batch); 22, 23 -> NW_ERR_ROW; anything else NW_ERR_FATAL.
@@ -97,6 +100,16 @@ bool nw_simindex_copy(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err
  * cfg may be NULL for the defaults. On success *out must be freed. */
 bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
                             size_t n, nw_sim_cands_t *out, nw_err_t *err);
+
+/* Steps 2 (by COPY) and 3 together, for versions created in the caller's
+ * transaction: the band keys are read before the batch's rows are written,
+ * so the read does not return each item's own 48 rows (23,000 a batch of
+ * 500), and the bands the batch's items share among themselves are matched
+ * in memory. The same rows and the same candidates as nw_simindex_copy()
+ * then nw_simindex_candidates(). */
+bool nw_simindex_copy_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg,
+                                 const nw_sim_item_t *items, size_t n, nw_sim_cands_t *out,
+                                 nw_err_t *err);
 
 void nw_simindex_cands_free(nw_sim_cands_t *c);
 

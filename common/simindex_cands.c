@@ -140,12 +140,12 @@ static int64_t pg_time(double epoch_s)
 
 /* The batch's band keys (sorted by bucket) and its time bounds. */
 static qband_t *band_keys(const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items, size_t n,
-                          size_t *nk, double *lo, double *hi)
+                          double now, size_t *nk, double *lo, double *hi)
 {
     qband_t *k = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *k);
     if (!k)
         return NULL;
-    double now = (double)time(NULL), win = cfg->window_s;
+    double win = cfg->window_s;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         double t = nw_simw_item_time(&items[i], now);
@@ -441,12 +441,36 @@ out:
     return ok;
 }
 
+/* The band matches among the batch's own items, for a read made before
+ * their rows were stored: what statement 1a would have returned for them
+ * afterwards (a row per band key of the other item, its stored time within
+ * the item's window), counted (hits NULL) or filled in. */
+static void batch_band_hits(const qband_t *qb, size_t nqb, const int64_t *own_ts,
+                            const nw_sim_item_t *items, hit_t *hits, size_t *fill, size_t *hoff)
+{
+    for (size_t a = 0, e; a < nqb; a = e) {
+        for (e = a + 1; e < nqb && qb[e].bucket == qb[a].bucket; e++)
+            ;
+        for (size_t x = a; e - a > 1 && x < e; x++)
+            for (size_t y = a; y < e; y++) {
+                int32_t item = qb[x].item, other = qb[y].item;
+                if (other == item || own_ts[other] < qb[x].lo || own_ts[other] > qb[x].hi)
+                    continue;
+                if (hits)
+                    hits[fill[item]++] = (hit_t){.pk = items[other].meta.version_pk, .band = true};
+                else
+                    hoff[item + 1]++;
+            }
+    }
+}
+
 /* The hits of statements 1a and 1b grouped by item (item i's: hits[hoff[i]
- * .. hoff[i+1])), the item itself left out. Returns false on a malformed
- * result or out of memory. */
-static bool group_hits(const PGresult *rb, const qband_t *qb, size_t nqb, const thit_t *th,
-                       size_t nth, const qterm_t *qs, const nw_sim_item_t *items, size_t n,
-                       hit_t **hits_out, size_t *hoff)
+ * .. hoff[i+1])), the item itself left out; own_ts (the items' stored times)
+ * when statement 1a ran before the batch's rows were stored. Returns false
+ * on a malformed result or out of memory. */
+static bool group_hits(const PGresult *rb, const qband_t *qb, size_t nqb, const int64_t *own_ts,
+                       const thit_t *th, size_t nth, const qterm_t *qs, const nw_sim_item_t *items,
+                       size_t n, hit_t **hits_out, size_t *hoff)
 {
     int brows = PQntuples(rb);
     /* pass 1: count per item; pass 2: fill */
@@ -480,6 +504,8 @@ static bool group_hits(const PGresult *rb, const qband_t *qb, size_t nqb, const 
                     hoff[item + 1]++;
             }
         }
+        if (own_ts)
+            batch_band_hits(qb, nqb, own_ts, items, hits, fill, hoff);
         for (size_t k = 0; k < nth; k++) {
             const qterm_t *q = &qs[th[k].q];
             if (th[k].pk == items[q->item].meta.version_pk)
@@ -640,8 +666,11 @@ static bool set_probes_only(PGconn *conn, bool on, nw_err_t *err)
     return ok;
 }
 
+/* store: the batch's rows are not in the index yet; they are written
+ * (nw_simw_copy_rows) after statement 1a, which then need not read them back,
+ * and before 1b and 2, which find them as before. */
 static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
-                       size_t n, nw_sim_cands_t *out, nw_err_t *err)
+                       size_t n, bool store, nw_sim_cands_t *out, nw_err_t *err)
 {
     nw_simindex_cfg_t def;
     if (!cfg) {
@@ -659,14 +688,17 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     qterm_t *qs = malloc(nqmax * sizeof *qs);
     size_t *hoff = calloc(n + 1, sizeof *hoff);
     pkidx_t *self = malloc(n * sizeof *self);
-    if (!qs || !hoff || !self) {
-        free(qs), free(hoff), free(self);
+    int64_t *own_ts = store ? malloc(n * sizeof *own_ts) : NULL;
+    if (!qs || !hoff || !self || (store && !own_ts)) {
+        free(qs), free(hoff), free(self), free(own_ts);
         return oom(out, err);
     }
     size_t nq = 0;
     double now = (double)time(NULL);
     for (size_t i = 0; i < n; i++) {
         self[i] = (pkidx_t){items[i].meta.version_pk, i};
+        if (own_ts)
+            own_ts[i] = nw_simw_stored_ts(&items[i], now);
         const nw_fp_t *fp = items[i].fp;
         double t = nw_simw_item_time(&items[i], now);
         for (int j = 0; j < fp->n_terms && j < cfg->term_query; j++)
@@ -680,16 +712,18 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     size_t nqb = 0, nth = 0;
     double lo = 0, hi = 0;
     thit_t *th = NULL;
-    qband_t *qb = band_keys(cfg, items, n, &nqb, &lo, &hi);
+    qband_t *qb = band_keys(cfg, items, n, now, &nqb, &lo, &hi);
     PGresult *rb = qb ? query_bands(conn, cfg, qb, nqb, lo, hi, err) : NULL;
-    bool termed = rb && term_hits(conn, cfg, qs, nq, lo, hi, &th, &nth, out, err);
+    bool stored = rb && (!store || nw_simw_copy_rows(conn, items, n, now, err));
+    bool termed = stored && term_hits(conn, cfg, qs, nq, lo, hi, &th, &nth, out, err);
     hit_t *hits = NULL;
-    bool grouped = termed && group_hits(rb, qb, nqb, th, nth, qs, items, n, &hits, hoff);
-    bool failed = !qb ? false : !rb || !termed;
+    bool grouped = termed && group_hits(rb, qb, nqb, own_ts, th, nth, qs, items, n, &hits, hoff);
+    bool failed = !qb ? false : !termed;
     PQclear(rb);
     free(qb);
     free(qs);
     free(th);
+    free(own_ts);
     if (!grouped) {
         free(hits), free(hoff), free(self);
         if (!failed)
@@ -770,17 +804,30 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     return true;
 }
 
-bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
-                            size_t n, nw_sim_cands_t *out, nw_err_t *err)
+static bool find(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items, size_t n,
+                 bool store, nw_sim_cands_t *out, nw_err_t *err)
 {
     memset(out, 0, sizeof *out);
     if (n && !set_probes_only(conn, true, err))
         return false;
-    if (!candidates(conn, cfg, items, n, out, err))
+    if (!candidates(conn, cfg, items, n, store, out, err))
         return false;
     if (n && !set_probes_only(conn, false, err)) {
         nw_simindex_cands_free(out);
         return false;
     }
     return true;
+}
+
+bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
+                            size_t n, nw_sim_cands_t *out, nw_err_t *err)
+{
+    return find(conn, cfg, items, n, false, out, err);
+}
+
+bool nw_simindex_copy_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg,
+                                 const nw_sim_item_t *items, size_t n, nw_sim_cands_t *out,
+                                 nw_err_t *err)
+{
+    return find(conn, cfg, items, n, true, out, err);
 }

@@ -8,6 +8,7 @@
 #define NW_SIMINDEX_WIRE_H
 
 #include <libpq-fe.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,5 +96,16 @@ static inline double nw_simw_item_time(const nw_sim_item_t *it, double now)
 {
     return it->meta.versioncreated ? (double)it->meta.versioncreated : now;
 }
+
+/* The ts column an item's rows get: microseconds since 2000-01-01 (the
+ * value the binary COPY writes and a binary read returns). */
+static inline int64_t nw_simw_stored_ts(const nw_sim_item_t *it, double now)
+{
+    return (int64_t)llround(nw_simw_item_time(it, now) * 1e6) - 946684800LL * 1000000LL;
+}
+
+/* nw_simindex_copy() with the items' time for "now" given (simindex.c). */
+bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, double now,
+                       nw_err_t *err);
 
 #endif

@@ -272,8 +272,7 @@ static bool similarity(batch_t *b, nw_err_t *err)
                                   NULL, PGRES_TUPLES_OK, "similarity lock", err);
         ok = r != NULL;
         PQclear(r);
-        ok = ok && nw_simindex_copy(st->conn, items, m, err) &&
-             nw_simindex_candidates(st->conn, &st->sim_cfg, items, m, &b->cands, err);
+        ok = ok && nw_simindex_copy_candidates(st->conn, &st->sim_cfg, items, m, &b->cands, err);
     }
     for (size_t k = 0; ok && k < m; k++) {
         size_t i = which[k];

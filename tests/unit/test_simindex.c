@@ -543,6 +543,80 @@ static void test_term_reads_grouped(void **state)
     PQfinish(c);
 }
 
+/* nw_simindex_copy_candidates reads the band keys before it writes the
+ * batch's rows and matches the bands the batch's items share in memory: the
+ * same rows and the same candidates as nw_simindex_copy() then
+ * nw_simindex_candidates(), also for an item whose twin in the batch is
+ * outside its window. */
+static void test_copy_candidates_same(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *c = connect_db();
+    nw_err_t err;
+    static const char *const names[] = {"base.txt",    "correction.txt", "update.txt",
+                                        "related.txt", "unrelated.txt",  "truncated.txt",
+                                        "brief_a.txt", "brief_b.txt"};
+    enum { NF = 8, NS = 16, NB = 10 };
+    nw_fp_t fps[NF];
+    for (int i = 0; i < NF; i++)
+        fp_fixture(names[i], &fps[i]);
+    exec_ok(c, "BEGIN"); /* rolled back at the end */
+    int64_t s[NS + NB], v[NS + NB];
+    char id[32];
+    nw_sim_item_t stored[NS], batch[NB];
+    for (int i = 0; i < NS; i++) { /* every 10 hours from 5 days before T */
+        snprintf(id, sizeof id, "cc-%d", i);
+        add_version(c, "ap", id, &s[i], &v[i]);
+        stored[i] = sim_item(&fps[i % NF], s[i], v[i], "ap", strdup(id), T - 5 * 86400 + i * 36000);
+    }
+    assert_true(nw_simindex_insert(c, stored, NS, &err));
+    for (int i = 0; i < NB; i++) { /* items i and i + 8 are twins; 9 is 4 days after 1 */
+        snprintf(id, sizeof id, "cc-batch-%d", i);
+        add_version(c, "afp", id, &s[NS + i], &v[NS + i]);
+        int64_t t = i == NB - 1 ? T + 4 * 86400 : T + i * 600;
+        batch[i] = sim_item(&fps[i % NF], s[NS + i], v[NS + i], "afp", strdup(id), t);
+    }
+    int64_t v0 = v[NS], v1 = v[NS + NB - 1];
+    nw_sim_cands_t a, b;
+    exec_ok(c, "SAVEPOINT plain");
+    assert_true(nw_simindex_copy(c, batch, NB, &err));
+    assert_true(nw_simindex_candidates(c, NULL, batch, NB, &a, &err));
+    char *rows_a = index_rows(c, v0, v1);
+    exec_ok(c, "ROLLBACK TO SAVEPOINT plain");
+    char *none = index_rows(c, v0, v1);
+    assert_string_equal(none, "");
+    assert_true(nw_simindex_copy_candidates(c, NULL, batch, NB, &b, &err));
+    char *rows_b = index_rows(c, v0, v1);
+    assert_true(strlen(rows_a) > 1000);
+    assert_string_equal(rows_b, rows_a);
+    size_t in_batch = 0;
+    for (size_t i = 0; i < NB; i++) {
+        char ta[8192], tb[8192];
+        cands_text(&a, i, ta, sizeof ta);
+        cands_text(&b, i, tb, sizeof tb);
+        assert_string_equal(tb, ta);
+        for (size_t k = a.off[i]; k < a.off[i + 1]; k++)
+            in_batch +=
+                a.via_band[k] && a.cand[k].meta.version_pk >= v0 && a.cand[k].meta.version_pk <= v1;
+    }
+    assert_true(in_batch >= 4);               /* twins and near twins found each other */
+    assert_true(has_cand(&a, 0, v[NS + 8]));  /* the twin in the window */
+    assert_false(has_cand(&a, 9, v[NS + 1])); /* the twin outside it */
+    assert_true(b.n > 20);
+    nw_simindex_cands_free(&a);
+    nw_simindex_cands_free(&b);
+    exec_ok(c, "ROLLBACK");
+    for (int i = 0; i < NS; i++)
+        free((char *)stored[i].meta.story_id);
+    for (int i = 0; i < NB; i++)
+        free((char *)batch[i].meta.story_id);
+    free(rows_a);
+    free(rows_b);
+    free(none);
+    PQfinish(c);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -569,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_process),
         cmocka_unit_test(test_copy_same_rows),
         cmocka_unit_test(test_term_reads_grouped),
+        cmocka_unit_test(test_copy_candidates_same),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
