@@ -326,9 +326,10 @@ class Bench:
 
     # -- 1,000,000 stored -----------------------------------------------------------------
 
-    def replicate_sql(self, dsn, table, r):
+    def replicate_sql(self, dsn, table, r, shift_days):
         """INSERT INTO table SELECT its dumped rows under new keys (replica r),
-        r x 4 weeks earlier: an archive that grew over time, not r times the
+        r x shift_days earlier (the run's span in whole weeks, at least 4):
+        an archive that grew over time, not r times the
         traffic of the same weeks (that would measure the similarity window's
         density, not the size of the database). Partitions' rows go through
         their parent, which routes them to the week they now fall in."""
@@ -351,7 +352,7 @@ class Bench:
             elif c == "bucket":
                 e = "%s # (%d::bigint << 40)" % (q, r)
             elif c in ("versioncreated", "firstcreated", "ts", "firstcreated_min"):
-                e = "%s - interval '%d days'" % (q, 28 * r)
+                e = "%s - interval '%d days'" % (q, shift_days * r)
             else:
                 e = q
             exprs.append(e)
@@ -371,6 +372,9 @@ class Bench:
                     "-c", "\\copy stg_%s FROM '%s' (FORMAT binary)" % (t, self.dump[t]))
         versions = bl.sql(dsn, "SELECT count(*) FROM stg_item_versions")[0][0]
         k = max(1, math.ceil(target / max(1, versions)))
+        span = bl.sql(dsn, "SELECT extract(epoch FROM max(versioncreated) - min(versioncreated)) / 86400"
+                           " FROM stg_item_versions")[0][0] or 0
+        shift = max(28, 7 * math.ceil((float(span) + 1) / 7))
         keyed = {t for t in self.tables if bl.sql(dsn, """
             SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'public'
                               AND table_name = %s AND column_name IN ('version_pk', 'story_pk', 'outbox_pk'))""",
@@ -379,12 +383,12 @@ class Bench:
             # weekly partitions for the archive's weeks, as live traffic would
             # have found them; without this a replayed archive lands in DEFAULT
             bl.psql(dsn, "-c", "SELECT sim_ensure_partitions(min(versioncreated) - interval '%d days', "
-                    "max(versioncreated)) FROM stg_item_versions" % (28 * k + 7), stdout=subprocess.DEVNULL)
+                    "max(versioncreated)) FROM stg_item_versions" % (shift * k + 7), stdout=subprocess.DEVNULL)
         for r in range(1, k + 1):
             log("preload: replica %d of %d (%d versions each)" % (r, k, versions))
             # tables of per-item rows get every replica; the others (IDF
             # statistics, singletons) are copied once
-            script = "BEGIN;\n" + "".join(self.replicate_sql(dsn, t, r) + ";\n" for t in self.tables
+            script = "BEGIN;\n" + "".join(self.replicate_sql(dsn, t, r, shift) + ";\n" for t in self.tables
                                           if t in keyed or r == 1) + "COMMIT;\n"
             bl.psql(dsn, "-c", script)
         for t in self.tables:
@@ -406,8 +410,9 @@ class Bench:
         res["preload_db_bytes"] = size
         res["method"] = ("every table the newswire run wrote, replicated %d times under new keys "
                          "(story_id/msg_key suffixed, pks offset, uuids and content hashes rehashed, "
-                         "LSH buckets scrambled, item times r x 28 days earlier) with INSERT ... SELECT, "
-                         "indexes in place, then ANALYZE" % k)
+                         "LSH buckets scrambled, item times r x %d days earlier) with INSERT ... SELECT, "
+                         "indexes in place, then ANALYZE" % (k, shift))
+        res["preload_shift_days"] = shift
         self.r["preloaded"] = res
         bl.drop_db(self.admin_dsn, name, self.pgsock, self.pgport)
 

@@ -20,6 +20,7 @@ event newswire publishes: new, updated, corrected, killed), "bad": N,
 "resends": N, "messages": N}."""
 
 import argparse
+import datetime
 import itertools
 import json
 import random
@@ -138,10 +139,16 @@ def ts_basic(t):
     return "%04d%02d%02dT%02d%02d%02d+0000" % t
 
 
+T0 = datetime.datetime(2026, 11, 1)
+
+
 def when(base_min):
-    """A time base_min minutes after 2026-11-01T00:00Z (a tuple for formatting)."""
-    day, rem = divmod(base_min, 1440)
-    return (2026, 11, 1 + day % 28, rem // 60, rem % 60, (base_min * 7) % 60)
+    """A time base_min minutes after 2026-11-01T00:00Z (a tuple for
+    formatting): a feed of N items spans N minutes, as an archive does (the
+    days used to wrap after 28, which put the items of every 4 weeks into
+    the same days)."""
+    t = T0 + datetime.timedelta(minutes=base_min)
+    return (t.year, t.month, t.day, t.hour, t.minute, (base_min * 7) % 60)
 
 
 def ap_item(story, version, kind, paras, t, headline, place):
