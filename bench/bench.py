@@ -377,7 +377,8 @@ class Bench:
         shift = max(28, 7 * math.ceil((float(span) + 1) / 7))
         keyed = {t for t in self.tables if bl.sql(dsn, """
             SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'public'
-                              AND table_name = %s AND column_name IN ('version_pk', 'story_pk', 'outbox_pk'))""",
+                              AND table_name = %s AND column_name IN ('version_pk', 'story_pk', 'outbox_pk',
+                                                            'from_version_pk'))""",
             (t,))[0][0]}
         if not self.a.preload_default and bl.sql(dsn, "SELECT to_regproc('sim_ensure_partitions') IS NOT NULL")[0][0]:
             # weekly partitions for the archive's weeks, as live traffic would
