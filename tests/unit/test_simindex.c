@@ -469,6 +469,18 @@ static void test_copy_same_rows(void **state)
     PQfinish(c);
 }
 
+/* The eight text fixtures' fingerprints: versions of one story, related,
+ * unrelated and brief items. */
+enum { NF = 8 };
+static void all_fixtures(nw_fp_t fps[NF])
+{
+    static const char *const names[NF] = {"base.txt",    "correction.txt", "update.txt",
+                                          "related.txt", "unrelated.txt",  "truncated.txt",
+                                          "brief_a.txt", "brief_b.txt"};
+    for (int i = 0; i < NF; i++)
+        fp_fixture(names[i], &fps[i]);
+}
+
 /* Item i's candidates as text: "pk score band" per candidate. */
 static void cands_text(const nw_sim_cands_t *c, size_t i, char *buf, size_t cap)
 {
@@ -490,13 +502,9 @@ static void test_term_reads_grouped(void **state)
     NEED_PG();
     PGconn *c = connect_db();
     nw_err_t err;
-    static const char *const names[] = {"base.txt",    "correction.txt", "update.txt",
-                                        "related.txt", "unrelated.txt",  "truncated.txt",
-                                        "brief_a.txt", "brief_b.txt"};
-    enum { NF = 8, NS = 40, NB = 9 };
+    enum { NS = 40, NB = 9 };
     nw_fp_t fps[NF];
-    for (int i = 0; i < NF; i++)
-        fp_fixture(names[i], &fps[i]);
+    all_fixtures(fps);
     exec_ok(c, "BEGIN"); /* rolled back at the end */
     int64_t s[NS], v[NS];
     char id[32];
@@ -554,13 +562,9 @@ static void test_copy_candidates_same(void **state)
     NEED_PG();
     PGconn *c = connect_db();
     nw_err_t err;
-    static const char *const names[] = {"base.txt",    "correction.txt", "update.txt",
-                                        "related.txt", "unrelated.txt",  "truncated.txt",
-                                        "brief_a.txt", "brief_b.txt"};
-    enum { NF = 8, NS = 16, NB = 10 };
+    enum { NS = 16, NB = 10 };
     nw_fp_t fps[NF];
-    for (int i = 0; i < NF; i++)
-        fp_fixture(names[i], &fps[i]);
+    all_fixtures(fps);
     exec_ok(c, "BEGIN"); /* rolled back at the end */
     int64_t s[NS + NB], v[NS + NB];
     char id[32];
