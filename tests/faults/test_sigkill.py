@@ -37,7 +37,12 @@ def test_sigkill_ten_times(replay):
         else:
             wait_log(p, lambda l: l.get("msg") == "batch done", timeout=120)
             recoveries.append(first_batch_after(p, t_start))
-            time.sleep(rng.uniform(0.0, 2.5))
+            # A random moment, but before this run's share of the feed is
+            # stored: a faster service must still be killed with work left.
+            share = len(replay.feed.versions) * (i + 1) // (KILLS + 1)
+            until = time.time() + rng.uniform(0.0, 2.5)
+            while time.time() < until and (replay.stored() or 0) < share:
+                time.sleep(0.1)
         kill(p)
         after = replay.stored() or 0
         kills.append({"at_s": round(time.time() - replay.t0, 1), "stored_before": before,
