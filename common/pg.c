@@ -214,13 +214,10 @@ void nw_copy_uuid(nw_copybuf_t *b, const unsigned char uuid[16])
     put(b, uuid, 16);
 }
 
-/* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC. */
-#define PG_EPOCH_OFFSET_S 946684800LL
-
 void nw_copy_time_us(nw_copybuf_t *b, int64_t unix_us)
 {
     put_be32(b, 8);
-    put_be64(b, (uint64_t)(unix_us - PG_EPOCH_OFFSET_S * 1000000LL));
+    put_be64(b, (uint64_t)(unix_us - NW_PG_EPOCH_UNIX_S * 1000000LL));
 }
 
 void nw_copy_time(nw_copybuf_t *b, int64_t unix_seconds)

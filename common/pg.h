@@ -63,6 +63,9 @@ void nw_copy_uuid(nw_copybuf_t *b, const unsigned char uuid[16]);
 void nw_copy_time(nw_copybuf_t *b, int64_t unix_seconds);
 /* Unix microseconds (UTC) to timestamptz. */
 void nw_copy_time_us(nw_copybuf_t *b, int64_t unix_us);
+/* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC,
+ * this many seconds after the Unix epoch. */
+#define NW_PG_EPOCH_UNIX_S 946684800LL
 
 /* Send `COPY <table_and_columns> FROM STDIN (FORMAT binary)` with the rows of
  * b (adds the trailer; b is left empty). A buffer without rows sends

@@ -157,7 +157,7 @@ bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, doubl
     for (size_t i = 0; ser && i < n; i++) {
         const nw_sim_item_t *it = &items[i];
         const nw_fp_t *fp = it->fp;
-        int64_t us = (int64_t)llround(nw_simw_item_time(it, now) * 1e6);
+        int64_t us = nw_simw_item_us(it, now);
         nw_copy_row(&fb, 10);
         nw_copy_int8(&fb, it->meta.version_pk);
         nw_copy_int8(&fb, it->meta.story_pk);

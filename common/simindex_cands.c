@@ -135,7 +135,7 @@ static int cmp_qband(const void *x, const void *y)
 
 static int64_t pg_time(double epoch_s)
 {
-    return (int64_t)rint((epoch_s - 946684800.0) * 1e6);
+    return (int64_t)rint((epoch_s - (double)NW_PG_EPOCH_UNIX_S) * 1e6);
 }
 
 /* The batch's band keys (sorted by bucket) and its time bounds. */

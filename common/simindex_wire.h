@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "pg.h"
 #include "simindex.h"
 
 #define NW_OID_BOOL 16
@@ -97,11 +98,17 @@ static inline double nw_simw_item_time(const nw_sim_item_t *it, double now)
     return it->meta.versioncreated ? (double)it->meta.versioncreated : now;
 }
 
-/* The ts column an item's rows get: microseconds since 2000-01-01 (the
- * value the binary COPY writes and a binary read returns). */
+/* That time in Unix microseconds, as the index rows store it. */
+static inline int64_t nw_simw_item_us(const nw_sim_item_t *it, double now)
+{
+    return (int64_t)llround(nw_simw_item_time(it, now) * 1e6);
+}
+
+/* The ts column an item's rows get as a binary read returns it:
+ * microseconds since PostgreSQL's epoch. */
 static inline int64_t nw_simw_stored_ts(const nw_sim_item_t *it, double now)
 {
-    return (int64_t)llround(nw_simw_item_time(it, now) * 1e6) - 946684800LL * 1000000LL;
+    return nw_simw_item_us(it, now) - NW_PG_EPOCH_UNIX_S * 1000000LL;
 }
 
 /* nw_simindex_copy() with the items' time for "now" given (simindex.c). */
