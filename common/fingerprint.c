@@ -27,9 +27,14 @@ struct nw_fp_ctx {
     size_t cap;        /* capacity of th, sh, set */
     term_slot_t *terms;
     size_t terms_cap;
-    uint64_t (*stemc)[2]; /* token hash -> term hash (1 = skip), same capacity as terms */
+    uint64_t (*stemc)[2]; /* (token hash, language) -> term hash (1 = skip), NW_FP_STEMC slots */
     uint64_t a[NW_FP_PERMS], c[NW_FP_PERMS];
 };
+
+/* The term cache outlives the item: stemming was a seventh of the fingerprint's
+ * time, and wire text repeats its words. Direct-mapped, 2^16 slots (1 MB);
+ * a slot is overwritten by the next token that maps to it. */
+#define NW_FP_STEMC (1u << 16)
 
 /* splitmix64: a fixed, portable stream for the permutation parameters. */
 static uint64_t splitmix64(uint64_t *s)
@@ -62,6 +67,12 @@ nw_fp_ctx_t *nw_fp_ctx_new(void)
         return NULL;
     ctx->tok = nw_tok_ctx_new();
     if (!ctx->tok) {
+        free(ctx);
+        return NULL;
+    }
+    ctx->stemc = calloc(NW_FP_STEMC, sizeof *ctx->stemc);
+    if (!ctx->stemc) {
+        nw_tok_ctx_free(ctx->tok);
         free(ctx);
         return NULL;
     }
@@ -234,15 +245,15 @@ static void term_add(nw_fp_ctx_t *ctx, uint64_t h, float tf, float boost)
         ctx->terms[j].boost = boost;
 }
 
-/* Term hash of token k (hash th): stop words and one-letter words are
- * skipped (returns 1), numbers keep their digits, words are stemmed. Cached
- * per distinct token: stemming is the costly part. */
+/* Term hash of token k (hash th of its text): stop words and one-letter
+ * words are skipped (returns 1), numbers keep their digits, words are
+ * stemmed. Each depends only on the text and the language, so the result is
+ * cached under both across items (see NW_FP_STEMC). */
 static uint64_t term_of(nw_fp_ctx_t *ctx, nw_lang_t *lang, const nw_tokens_t *t, size_t i, uint64_t th)
 {
-    size_t mask = ctx->terms_cap - 1, j = (th | 1) & mask;
-    while (ctx->stemc[j][0] && ctx->stemc[j][0] != (th | 1))
-        j = (j + 1) & mask;
-    if (ctx->stemc[j][0])
+    uint64_t key = (th ^ ((uint64_t)(uintptr_t)lang * 0x9e3779b97f4a7c15ull)) | 1;
+    size_t j = (size_t)(key >> 17) & (NW_FP_STEMC - 1);
+    if (ctx->stemc[j][0] == key)
         return ctx->stemc[j][1];
     const nw_tok_t *k = &t->v[i];
     const char *s = t->buf + k->off;
@@ -260,7 +271,7 @@ static uint64_t term_of(nw_fp_ctx_t *ctx, nw_lang_t *lang, const nw_tokens_t *t,
         const char *st = nw_tok_stem(lang, s, k->len, &sl);
         h = XXH3_64bits(st, sl) | 2;
     }
-    ctx->stemc[j][0] = th | 1;
+    ctx->stemc[j][0] = key;
     ctx->stemc[j][1] = h;
     return h;
 }
@@ -449,17 +460,12 @@ bool nw_fp_compute(nw_fp_ctx_t *ctx, const nw_fp_cfg_t *cfg, const nw_fp_input_t
         want *= 2;
     if (want > ctx->terms_cap) {
         term_slot_t *ts = realloc(ctx->terms, want * sizeof *ts);
-        if (ts)
-            ctx->terms = ts;
-        uint64_t(*sc)[2] = realloc(ctx->stemc, want * sizeof *sc);
-        if (sc)
-            ctx->stemc = sc;
-        if (!ts || !sc)
+        if (!ts)
             return nw_err_set(err, NW_ERR_FATAL, "oom", "fingerprint: out of memory");
+        ctx->terms = ts;
         ctx->terms_cap = want;
     }
     memset(ctx->terms, 0, ctx->terms_cap * sizeof *ctx->terms);
-    memset(ctx->stemc, 0, ctx->terms_cap * sizeof *ctx->stemc);
     for (size_t i = 0; i < ctx->head.n; i++)
         ctx->set[i] = XXH3_64bits(nw_tok_text(&ctx->head, i), ctx->head.v[i].len);
     terms_collect(ctx, cfg, lang, &ctx->body, ctx->th, 1.0f, true);

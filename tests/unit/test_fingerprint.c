@@ -172,12 +172,66 @@ static void test_serialization(void **state)
     free(a);
 }
 
+/* Stems are cached across items, per language: an item's fingerprint must
+ * not depend on what the context fingerprinted before it. */
+static void fp_lang(nw_fp_ctx_t *c, const char *body, const char *lang, nw_fp_t *fp)
+{
+    nw_err_t err;
+    nw_fp_input_t in = {.body = body, .language = lang};
+    assert_true(nw_fp_compute(c, NULL, &in, fp, &err));
+}
+
+static void test_term_cache(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"base.txt", "update.txt", "brief_a.txt", "brief_b.txt",
+                                        "resend_reflowed.txt"};
+    enum { NN = sizeof names / sizeof names[0] };
+    char *texts[NN];
+    for (size_t i = 0; i < NN; i++)
+        texts[i] = slurp(names[i]);
+    nw_fp_ctx_t *warm = nw_fp_ctx_new();
+    assert_non_null(warm);
+    nw_fp_t cold, hot;
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < NN; i++) {
+            nw_fp_ctx_t *fresh = nw_fp_ctx_new();
+            assert_non_null(fresh);
+            fp_lang(fresh, texts[i], "en", &cold);
+            fp_lang(warm, texts[i], "en", &hot);
+            assert_memory_equal(&cold, &hot, sizeof cold);
+            nw_fp_ctx_free(fresh);
+        }
+    /* The same words in two languages stem differently ("chantaient" is
+     * "chant" in French, itself in English; "les" is a French stop word). */
+    const char *fr = "Les chanteurs chantaient les chansons des chanteuses dans les "
+                     "salles pleines, et les chanteurs chantaient encore.";
+    nw_fp_t en_fresh, fr_fresh, en_warm, fr_warm;
+    nw_fp_ctx_t *a = nw_fp_ctx_new(), *b = nw_fp_ctx_new();
+    assert_non_null(a);
+    assert_non_null(b);
+    fp_lang(a, fr, "en", &en_fresh);
+    fp_lang(b, fr, "fr", &fr_fresh);
+    assert_true(en_fresh.n_terms != fr_fresh.n_terms ||
+                memcmp(en_fresh.terms, fr_fresh.terms, sizeof en_fresh.terms) != 0);
+    fp_lang(warm, fr, "fr", &fr_warm);
+    fp_lang(warm, fr, "en", &en_warm);
+    assert_memory_equal(&en_fresh, &en_warm, sizeof en_fresh);
+    assert_memory_equal(&fr_fresh, &fr_warm, sizeof fr_fresh);
+    nw_fp_ctx_free(a);
+    nw_fp_ctx_free(b);
+    nw_fp_ctx_free(warm);
+    for (size_t i = 0; i < NN; i++)
+        free(texts[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_and_reflowed), cmocka_unit_test(test_minhash_accuracy),
+        cmocka_unit_test(test_exact_and_reflowed),   cmocka_unit_test(test_minhash_accuracy),
         cmocka_unit_test(test_containment_and_lede), cmocka_unit_test(test_bands),
-        cmocka_unit_test(test_templated_and_sets), cmocka_unit_test(test_serialization),
+        cmocka_unit_test(test_templated_and_sets),   cmocka_unit_test(test_serialization),
+        cmocka_unit_test(test_term_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
