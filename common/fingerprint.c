@@ -320,20 +320,23 @@ static bool terms_select(nw_fp_ctx_t *ctx, const nw_fp_cfg_t *cfg, nw_fp_t *out)
         all[n].w = (1.0f + logf(s->tf)) * idf * s->boost;
         n++;
     }
-    /* keep the best NW_FP_MAX_TERMS in front (one pass, a small sorted
-     * window), then sort only those */
-    size_t keep = 0;
+    /* keep the best NW_FP_MAX_TERMS in front (one pass; the worst of them
+     * is looked for again only when it was replaced), then sort only those */
+    size_t keep = 0, worst = 0;
     for (size_t i = 0; i < n; i++) {
         if (keep < NW_FP_MAX_TERMS) {
-            all[keep++] = all[i];
+            all[keep] = all[i];
+            if (keep == 0 || cmp_term(&all[keep], &all[worst]) > 0)
+                worst = keep;
+            keep++;
             continue;
         }
-        size_t worst = 0;
-        for (size_t j = 1; j < keep; j++)
+        if (cmp_term(&all[i], &all[worst]) >= 0)
+            continue;
+        all[worst] = all[i];
+        for (size_t j = 0; j < keep; j++)
             if (cmp_term(&all[j], &all[worst]) > 0)
                 worst = j;
-        if (cmp_term(&all[i], &all[worst]) < 0)
-            all[worst] = all[i];
     }
     n = keep;
     qsort(all, n, sizeof *all, cmp_term);

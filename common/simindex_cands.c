@@ -79,6 +79,47 @@ static int cmp_pair_score(const void *x, const void *y)
     return a->pk < b->pk ? -1 : a->pk > b->pk;
 }
 
+static void swap_pair(pair_t *a, pair_t *b)
+{
+    pair_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Reorder v[0..n) so that v[0..k) holds its k first pairs in cmp_pair_score's
+ * order (a total order: the versions differ), in any order among themselves:
+ * quickselect, three-way partitions around a median of three. */
+static void select_best(pair_t *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        pair_t m[3] = {v[lo], v[lo + (hi - lo) / 2], v[hi - 1]};
+        if (cmp_pair_score(&m[1], &m[0]) < 0)
+            swap_pair(&m[0], &m[1]);
+        if (cmp_pair_score(&m[2], &m[1]) < 0)
+            swap_pair(&m[1], &m[2]);
+        if (cmp_pair_score(&m[1], &m[0]) < 0)
+            swap_pair(&m[0], &m[1]);
+        pair_t pivot = m[1];
+        size_t lt = lo, i = lo, gt = hi; /* [lo,lt) better, [lt,gt) equal, [gt,hi) worse */
+        while (i < gt) {
+            int c = cmp_pair_score(&v[i], &pivot);
+            if (c < 0)
+                swap_pair(&v[lt++], &v[i++]);
+            else if (c > 0)
+                swap_pair(&v[i], &v[--gt]);
+            else
+                i++;
+        }
+        if (k < lt)
+            hi = lt;
+        else if (k > gt)
+            lo = gt;
+        else
+            return;
+    }
+}
+
 static int cmp_pair_pk(const void *x, const void *y)
 {
     const pair_t *a = x, *b = y;
@@ -125,12 +166,29 @@ typedef struct qband {
     int64_t lo, hi;
 } qband_t;
 
-static int cmp_qband(const void *x, const void *y)
+/* Sort k[0..m) by bucket (signed), keeping the order of equal buckets (the
+ * keys come in item order, so: by bucket, then item). LSD radix, a byte a
+ * pass (passes where all keys share the byte skipped); tmp has room for m. */
+static void sort_qbands(qband_t *k, size_t m, qband_t *tmp)
 {
-    const qband_t *a = x, *b = y;
-    if (a->bucket != b->bucket)
-        return a->bucket < b->bucket ? -1 : 1;
-    return a->item < b->item ? -1 : a->item > b->item;
+    qband_t *src = k, *dst = tmp;
+    for (int pass = 0; pass < 8 && m > 1; pass++) {
+        size_t cnt[257] = {0};
+        int sh = pass * 8;
+        for (size_t i = 0; i < m; i++)
+            cnt[(((uint64_t)src[i].bucket ^ (1ull << 63)) >> sh & 0xff) + 1]++;
+        if (cnt[(((uint64_t)src[0].bucket ^ (1ull << 63)) >> sh & 0xff) + 1] == m)
+            continue;
+        for (int b = 0; b < 256; b++)
+            cnt[b + 1] += cnt[b];
+        for (size_t i = 0; i < m; i++)
+            dst[cnt[((uint64_t)src[i].bucket ^ (1ull << 63)) >> sh & 0xff]++] = src[i];
+        qband_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != k)
+        memcpy(k, src, m * sizeof *k);
 }
 
 static int64_t pg_time(double epoch_s)
@@ -142,9 +200,13 @@ static int64_t pg_time(double epoch_s)
 static qband_t *band_keys(const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items, size_t n,
                           double now, size_t *nk, double *lo, double *hi)
 {
-    qband_t *k = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *k);
-    if (!k)
+    qband_t *k = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *k),
+            *tmp = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *tmp);
+    if (!k || !tmp) {
+        free(k);
+        free(tmp);
         return NULL;
+    }
     double win = cfg->window_s;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -156,7 +218,8 @@ static qband_t *band_keys(const nw_simindex_cfg_t *cfg, const nw_sim_item_t *ite
         for (size_t j = 0; j < nkeys; j++)
             k[m++] = (qband_t){(int64_t)keys[j], (int32_t)i, pg_time(t - win), pg_time(t + win)};
     }
-    qsort(k, m, sizeof *k, cmp_qband);
+    sort_qbands(k, m, tmp);
+    free(tmp);
     *nk = m;
     return k;
 }
@@ -554,16 +617,23 @@ static size_t item_pairs(const hit_t *h, size_t nh, int32_t item, int term_top, 
         }
     }
     memset(tab, 0, ntab * sizeof *tab); /* empty for the next item */
-    /* keep the term_top best term scores; the rest stays only by its bands */
-    qsort(out, m, sizeof *out, cmp_pair_score);
-    size_t w = 0;
-    for (size_t k = 0; k < m; k++) {
-        bool top = (int)k < term_top && out[k].score >= 0;
-        if (!top && !out[k].band)
+    /* keep the term_top best term scores (score descending, then version
+     * ascending); the rest stays only by its bands, with a score of 0 */
+    size_t ns = 0;
+    for (size_t k = 0; k < m; k++)
+        if (out[k].score >= 0)
+            swap_pair(&out[ns++], &out[k]);
+    size_t top = term_top > 0 ? (size_t)term_top : 0;
+    if (ns <= top)
+        top = ns;
+    else if (top > 0)
+        select_best(out, ns, top);
+    size_t w = top;
+    for (size_t k = top; k < m; k++) {
+        if (!out[k].band)
             continue;
         out[w] = out[k];
-        if (!top)
-            out[w].score = 0;
+        out[w].score = 0;
         w++;
     }
     qsort(out, w, sizeof *out, cmp_pair_pk);
