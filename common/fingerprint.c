@@ -526,13 +526,24 @@ float nw_fp_containment(float j, uint32_t na, uint32_t nb)
 
 float nw_fp_term_cosine(const nw_fp_t *a, const nw_fp_t *b)
 {
+    /* A 256-bit filter of b's term hashes spares the scan of b for most of
+     * a's terms (two fingerprints share few); the sum keeps a's order. */
+    uint64_t filt[4] = {0};
+    for (int j = 0; j < b->n_terms; j++) {
+        uint64_t h = b->terms[j].hash;
+        filt[h >> 62] |= 1ull << (h >> 56 & 63);
+    }
     double s = 0;
-    for (int i = 0; i < a->n_terms; i++)
+    for (int i = 0; i < a->n_terms; i++) {
+        uint64_t h = a->terms[i].hash;
+        if (!(filt[h >> 62] & (1ull << (h >> 56 & 63))))
+            continue;
         for (int j = 0; j < b->n_terms; j++)
-            if (a->terms[i].hash == b->terms[j].hash) {
+            if (h == b->terms[j].hash) {
                 s += (double)a->terms[i].w * b->terms[j].w;
                 break;
             }
+    }
     return (float)s;
 }
 

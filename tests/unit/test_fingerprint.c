@@ -225,13 +225,50 @@ static void test_term_cache(void **state)
         free(texts[i]);
 }
 
+/* The term cosine against a plain scan of both term lists, over every pair
+ * of the fixtures (related ones share terms, others share few). */
+static float cosine_plain(const nw_fp_t *a, const nw_fp_t *b)
+{
+    double s = 0;
+    for (int i = 0; i < a->n_terms; i++)
+        for (int j = 0; j < b->n_terms; j++)
+            if (a->terms[i].hash == b->terms[j].hash)
+                s += (double)a->terms[i].w * b->terms[j].w;
+    return (float)s;
+}
+
+static void test_term_cosine(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "base.txt",      "update.txt",         "brief_a.txt", "brief_a_corrected.txt",
+        "brief_b.txt",   "correction.txt",     "related.txt", "truncated.txt",
+        "unrelated.txt", "resend_reflowed.txt"};
+    enum { NN = sizeof names / sizeof names[0] };
+    nw_fp_t fp[NN];
+    for (size_t i = 0; i < NN; i++) {
+        char *t = slurp(names[i]);
+        fp_text(t, &fp[i]);
+        free(t);
+    }
+    int shared = 0;
+    for (size_t i = 0; i < NN; i++)
+        for (size_t j = 0; j < NN; j++) {
+            float c = nw_fp_term_cosine(&fp[i], &fp[j]);
+            assert_true(c == cosine_plain(&fp[i], &fp[j]));
+            shared += i != j && c > 0.0f;
+        }
+    assert_true(shared > 0);
+    assert_true(nw_fp_term_cosine(&fp[0], &fp[0]) > 0.99f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_and_reflowed),   cmocka_unit_test(test_minhash_accuracy),
         cmocka_unit_test(test_containment_and_lede), cmocka_unit_test(test_bands),
         cmocka_unit_test(test_templated_and_sets),   cmocka_unit_test(test_serialization),
-        cmocka_unit_test(test_term_cache),
+        cmocka_unit_test(test_term_cache),           cmocka_unit_test(test_term_cosine),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
