@@ -81,6 +81,12 @@ class Bench:
         if not bl.superuser_checkpoint(self.pgsock, self.pgport):
             log("no superuser CHECKPOINT (stages may inherit dirty buffers)")
 
+    def done_with(self, db):
+        """A stage's database, dropped when the stage is done (a 1,000,000-version
+        archive takes 30 GB) unless --keep asks for every database to stay."""
+        if not self.a.keep:
+            bl.drop_db(self.admin_dsn, db, self.pgsock, self.pgport)
+
     def cleanup(self, failed=False):
         if self.a.keep:
             log("kept databases %s and topics %s" % (self.dbs, self.topics))
@@ -262,7 +268,7 @@ class Bench:
                           "cpu_s": {k: round(v, 2) for k, v in cpu.items() if v is not None},
                           "cpu_per_1000": per_1000(cpu, self.n), "peak_rss_mb": None}
         log("copy: %.1f s, %.0f items/s (%.0f MB of COPY data)" % (wall, self.n / wall, files / 1e6))
-        bl.drop_db(self.admin_dsn, cname, self.pgsock, self.pgport)
+        self.done_with(cname)
 
     # -- peers ------------------------------------------------------------------------------
 
@@ -299,7 +305,7 @@ class Bench:
         log("%s: %d messages in %.1f s, %.0f items/s" % (mode, done, wall, res["items_per_s"]))
         if res["complete"] and "peer_copy" not in self.r:
             self.peer_copy(dsn)
-        bl.drop_db(self.admin_dsn, name, self.pgsock, self.pgport)
+        self.done_with(name)
 
     def peer_copy(self, dsn):
         """For orientation (the issue's figures): COPY of the peer's own rows
@@ -322,7 +328,7 @@ class Bench:
                                "copy_file_bytes": os.path.getsize(path),
                                "what": "COPY of the peer's rows (id text PRIMARY KEY, doc jsonb) into its own table"}
         log("peer rows COPY: %.1f s, %.0f items/s" % (wall, self.n / wall))
-        bl.drop_db(self.admin_dsn, cname, self.pgsock, self.pgport)
+        self.done_with(cname)
 
     # -- 1,000,000 stored -----------------------------------------------------------------
 
@@ -415,7 +421,7 @@ class Bench:
                          "indexes in place, then ANALYZE" % (k, shift))
         res["preload_shift_days"] = shift
         self.r["preloaded"] = res
-        bl.drop_db(self.admin_dsn, name, self.pgsock, self.pgport)
+        self.done_with(name)
 
     # -- latency ----------------------------------------------------------------------------
 
@@ -459,7 +465,7 @@ class Bench:
         self.r["latency"] = res
         log("latency: p50 %.1f ms, p99 %.1f ms over %d events (mean batch %.0f)" % (
             res["p50_ms"] or -1, res["p99_ms"] or -1, len(lat), res["mean_batch"]))
-        bl.drop_db(self.admin_dsn, name, self.pgsock, self.pgport)
+        self.done_with(name)
 
     # -- profile ------------------------------------------------------------------------------
 
