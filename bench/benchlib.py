@@ -240,7 +240,9 @@ class PrivateCluster:
             f.write("\n".join([
                 "listen_addresses = '127.0.0.1'", "port = %d" % self.port,
                 "unix_socket_directories = '%s'" % self.root, "max_connections = 20",
-                "shared_buffers = 256MB", "fsync = on",
+                "shared_buffers = %s" % os.environ.get("NW_PG_SHARED_BUFFERS", "1GB"), "fsync = on",
+                "max_wal_size = 8GB", "min_wal_size = 1GB", "checkpoint_timeout = 15min",
+                "wal_compression = lz4",
                 "shared_preload_libraries = 'pg_stat_statements, auto_explain'",
                 "pg_stat_statements.track = all", "pg_stat_statements.max = 2000",
                 "track_io_timing = on",

@@ -29,6 +29,7 @@
 #   NW_PG_PORT [55432]         TCP port on 127.0.0.1 (and the socket's name)
 #   NW_PG_BIN [/usr/lib/postgresql/15/bin]
 #   NW_PG_FSYNC [on]           `off` trades durability for speed; ingest benchmarks need on
+#   NW_PG_SHARED_BUFFERS [1GB] PostgreSQL's shared_buffers
 #   NW_PG_START_TIMEOUT [60]   seconds
 set -euo pipefail
 
@@ -39,6 +40,7 @@ NW_LOG_TAG=postgres
 PORT=${NW_PG_PORT:-55432}
 PG_BIN=${NW_PG_BIN:-/usr/lib/postgresql/15/bin}
 FSYNC=${NW_PG_FSYNC:-on}
+SHARED_BUFFERS=${NW_PG_SHARED_BUFFERS:-1GB}
 START_TIMEOUT=${NW_PG_START_TIMEOUT:-60}
 DB_NAME=newswire
 DB_USER=newswire
@@ -123,9 +125,17 @@ listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$RUN'
 max_connections = 100
-shared_buffers = 256MB
+shared_buffers = $SHARED_BUFFERS
 # fsync stays on by default: ingest throughput is measured against a durable database.
 fsync = $FSYNC
+# Write-heavy ingest: a replay writes ~30 KB of WAL per item (version, event,
+# similarity rows). With the defaults (max_wal_size 1GB, 5 min) a replay forced a
+# checkpoint every ~10 s, and every index page written after a checkpoint is
+# logged whole again (full-page images, compressed here).
+max_wal_size = 8GB
+min_wal_size = 1GB
+checkpoint_timeout = 15min
+wal_compression = lz4
 # stderr goes to the log file given to pg_ctl -l.
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
