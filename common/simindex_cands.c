@@ -169,6 +169,12 @@ typedef struct qband {
 /* Sort k[0..m) by bucket (signed), keeping the order of equal buckets (the
  * keys come in item order, so: by bucket, then item). LSD radix, a byte a
  * pass (passes where all keys share the byte skipped); tmp has room for m. */
+static unsigned qband_byte(const qband_t *q, int sh)
+{
+    /* the sign bit flipped: signed order as unsigned */
+    return (unsigned)(((uint64_t)q->bucket ^ (1ull << 63)) >> sh & 0xff);
+}
+
 static void sort_qbands(qband_t *k, size_t m, qband_t *tmp)
 {
     qband_t *src = k, *dst = tmp;
@@ -176,13 +182,13 @@ static void sort_qbands(qband_t *k, size_t m, qband_t *tmp)
         size_t cnt[257] = {0};
         int sh = pass * 8;
         for (size_t i = 0; i < m; i++)
-            cnt[(((uint64_t)src[i].bucket ^ (1ull << 63)) >> sh & 0xff) + 1]++;
-        if (cnt[(((uint64_t)src[0].bucket ^ (1ull << 63)) >> sh & 0xff) + 1] == m)
+            cnt[qband_byte(&src[i], sh) + 1]++;
+        if (cnt[qband_byte(&src[0], sh) + 1] == m)
             continue;
         for (int b = 0; b < 256; b++)
             cnt[b + 1] += cnt[b];
         for (size_t i = 0; i < m; i++)
-            dst[cnt[((uint64_t)src[i].bucket ^ (1ull << 63)) >> sh & 0xff]++] = src[i];
+            dst[cnt[qband_byte(&src[i], sh)]++] = src[i];
         qband_t *x = src;
         src = dst;
         dst = x;
