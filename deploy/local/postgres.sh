@@ -119,7 +119,8 @@ psql_admin() {
 write_config() {
   # Regenerated on every start so a changed NW_PG_PORT/NW_PG_FSYNC takes effect;
   # postgresql.conf only includes it (appended once, after initdb).
-  as_owner tee "$DATA/newswire.conf" >/dev/null <<EOF
+  {
+    cat <<EOF
 # Written by deploy/local/postgres.sh on every start; edits are overwritten.
 listen_addresses = '127.0.0.1'
 port = $PORT
@@ -128,20 +129,14 @@ max_connections = 100
 shared_buffers = $SHARED_BUFFERS
 # fsync stays on by default: ingest throughput is measured against a durable database.
 fsync = $FSYNC
-# Write-heavy ingest: a replay writes ~30 KB of WAL per item (version, event,
-# similarity rows). With the defaults (max_wal_size 1GB, 5 min) a replay forced a
-# checkpoint every ~10 s, and every index page written after a checkpoint is
-# logged whole again (full-page images, compressed here).
-max_wal_size = 8GB
-min_wal_size = 1GB
-checkpoint_timeout = 15min
-wal_compression = lz4
 # stderr goes to the log file given to pg_ctl -l.
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 log_min_messages = warning
 log_min_error_statement = error
 EOF
+    cat "$NW_LOCAL_DIR/postgresql-ingest.conf"
+  } | as_owner tee "$DATA/newswire.conf" >/dev/null
 }
 
 cmd_init() {
