@@ -123,4 +123,11 @@ def test_two_replicas_migrate_at_once(env):
     names = env.sql("SELECT name, count(*) FROM schema_migrations GROUP BY name ORDER BY name")
     files = sorted(f for f in os.listdir(os.path.join(nwlib.SOURCE, "schemas", "migrations")) if f.endswith(".sql"))
     assert names == [(f, 1) for f in files]
+    # identifiers compare byte by byte whatever the database's collation (0006)
+    ident = env.sql("""SELECT table_name || '.' || column_name, collation_name FROM information_schema.columns
+                       WHERE table_schema = 'public' AND (table_name, column_name) IN (
+                         ('stories', 'provider'), ('stories', 'story_id'), ('item_versions', 'provider'),
+                         ('item_versions', 'story_id'), ('item_versions', 'version'), ('links', 'relation'),
+                         ('pending_parts', 'pair_key')) ORDER BY 1""")
+    assert len(ident) == 7 and all(c == "C" for _, c in ident), ident
     assert env.stop(a) == 0 and env.stop(b) == 0
