@@ -1,4 +1,5 @@
 #include "fingerprint.h"
+#include "minhash.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -176,29 +177,12 @@ static size_t shingles(const uint64_t *th, size_t n, uint64_t *sh, uint64_t *tmp
     return sort_unique(sh, m, tmp);
 }
 
-/* Affine permutations a·h + c (mod 2^64), top 32 bits of each minimum.
- * Four permutations per pass over the shingles: each hash is loaded once
- * and the four independent multiply/min chains keep the core busy. */
+/* Affine permutations a·h + c (mod 2^64), top 32 bits of each minimum
+ * (minhash.c). */
 static void minhash(const nw_fp_ctx_t *ctx, int first, int count, const uint64_t *sh, size_t n,
                     uint32_t *out)
 {
-    const uint64_t *a = ctx->a + first, *c = ctx->c + first;
-    for (int k = 0; k + 4 <= count; k += 4) {
-        uint64_t m0 = UINT64_MAX, m1 = UINT64_MAX, m2 = UINT64_MAX, m3 = UINT64_MAX;
-        const uint64_t a0 = a[k], a1 = a[k + 1], a2 = a[k + 2], a3 = a[k + 3];
-        const uint64_t c0 = c[k], c1 = c[k + 1], c2 = c[k + 2], c3 = c[k + 3];
-        for (size_t i = 0; i < n; i++) {
-            uint64_t h = sh[i], v0 = a0 * h + c0, v1 = a1 * h + c1, v2 = a2 * h + c2, v3 = a3 * h + c3;
-            m0 = v0 < m0 ? v0 : m0;
-            m1 = v1 < m1 ? v1 : m1;
-            m2 = v2 < m2 ? v2 : m2;
-            m3 = v3 < m3 ? v3 : m3;
-        }
-        out[k] = (uint32_t)(m0 >> 32);
-        out[k + 1] = (uint32_t)(m1 >> 32);
-        out[k + 2] = (uint32_t)(m2 >> 32);
-        out[k + 3] = (uint32_t)(m3 >> 32);
-    }
+    nw_minhash(ctx->a + first, ctx->c + first, count, sh, n, out);
 }
 
 /* Keep the numbers as written minus thousands separators, so "2,529,000"
