@@ -7,6 +7,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "json_out.h"
+
 void nw_events_push(nw_events_t *ev, const char *id, const char *type, const char *time,
                     char *key, char *body, size_t body_len)
 {
@@ -149,20 +151,20 @@ char *nw_event_body(const nw_event_in_t *in, size_t *len)
             json_object_set_new(stub, "headlines", json_pack("[O]", h));
         json_object_set_new(o, "item", stub);
         json_object_set_new(o, "item_omitted", json_true());
-        char *s = json_dumps(o, JSON_COMPACT);
+        size_t n = 0;
+        char *s = nw_json_compact(o, &n);
         json_decref(o);
         if (s && len)
-            *len = strlen(s);
+            *len = n;
         return s;
     }
     /* The item last, spliced in as text: its serialization (made once, see
      * nw_item_ninjs_text) is the largest part of the event. */
-    char *own = it->ninjs_text ? NULL : json_dumps(it->ninjs, JSON_COMPACT);
+    size_t item_len = it->ninjs_len, head_len = 0;
+    char *own = it->ninjs_text ? NULL : nw_json_compact(it->ninjs, &item_len);
     const char *item = it->ninjs_text ? it->ninjs_text : own;
-    size_t item_len = it->ninjs_text ? it->ninjs_len : own ? strlen(own) : 0;
-    char *head = json_dumps(o, JSON_COMPACT);
+    char *head = nw_json_compact(o, &head_len);
     json_decref(o);
-    size_t head_len = head ? strlen(head) : 0;
     char *s = NULL;
     if (head && item && head_len >= 2 && head[head_len - 1] == '}') {
         static const char key[] = ",\"item\":";

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_out.h"
+
 void nw_item_init(nw_item_t *it)
 {
     memset(it, 0, sizeof *it);
@@ -32,8 +34,8 @@ void nw_item_free(nw_item_t *it)
 const char *nw_item_ninjs_text(nw_item_t *it, size_t *len)
 {
     if (!it->ninjs_text) {
-        it->ninjs_text = json_dumps(it->ninjs, JSON_COMPACT);
-        it->ninjs_len = it->ninjs_text ? strlen(it->ninjs_text) : 0;
+        it->ninjs_len = 0;
+        it->ninjs_text = nw_json_compact(it->ninjs, &it->ninjs_len);
     }
     if (len)
         *len = it->ninjs_len;

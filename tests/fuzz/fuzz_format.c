@@ -3,7 +3,7 @@
  * with NW_FUZZ_FORMAT NULL, for sniffing + whichever parser it picks.
  * Invariants checked on every input: a failure is NW_ERR_INPUT with a code
  * and a one-line message; a success has a story id equal to the ninjs uri,
- * and its ninjs serializes.
+ * and its ninjs serializes, nw_item_ninjs_text giving json_dumps's bytes.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -33,7 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!it->story_id || !uri || strcmp(uri, it->story_id))
             abort();
         char *s = json_dumps(it->ninjs, JSON_COMPACT);
-        if (!s)
+        size_t len = 0;
+        const char *text = nw_item_ninjs_text(it, &len); /* json_out.c: jansson's bytes */
+        if (!s || !text || len != strlen(s) || memcmp(s, text, len))
             abort();
         free(s);
         json_t *j = nw_item_to_json(it);
