@@ -109,53 +109,68 @@ static void html_block_edge(ctx_t *c)
 
 static void put_escaped(nw_sbuf_t *b, const char *s, size_t n, bool attr)
 {
-    for (size_t i = 0; i < n; i++) {
-        switch (s[i]) {
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i; /* copied whole up to the next character to escape */
+        while (run < n && s[run] != '&' && s[run] != '<' && s[run] != '>' &&
+               !(attr && s[run] == '"'))
+            run++;
+        nw_sbuf_putn(b, s + i, run - i);
+        if (run == n)
+            break;
+        switch (s[run]) {
         case '&': nw_sbuf_puts(b, "&amp;"); break;
         case '<': nw_sbuf_puts(b, "&lt;"); break;
         case '>': nw_sbuf_puts(b, "&gt;"); break;
-        case '"':
-            if (attr) {
-                nw_sbuf_puts(b, "&quot;");
-                break;
-            }
-            /* fall through */
-        default: nw_sbuf_putc(b, s[i]);
+        default: nw_sbuf_puts(b, "&quot;");
         }
+        i = run + 1;
     }
 }
 
+static bool is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f';
+}
+
 /* Append a text node's characters to both streams, collapsing whitespace
- * (kept verbatim inside <pre>). */
+ * (kept verbatim inside <pre>). Outside <pre>, a word (a run without
+ * whitespace) is appended whole. */
 static void add_text(ctx_t *c, const char *s)
 {
-    for (const char *p = s; *p; p++) {
-        bool ws = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f';
+    const char *p = s;
+    while (*p) {
         if (c->pre) {
             put_escaped(&c->html, p, 1, false);
             if (*p == '\n') {
                 text_break(c);
+                p++;
                 continue;
             }
         }
-        if (ws) {
+        if (is_space(*p)) {
             c->space_pending = c->para_open;
             c->html_space = !c->at_block_start;
+            p++;
             continue;
         }
+        size_t n = 1;
+        while (!c->pre && p[n] && !is_space(p[n]))
+            n++;
         if (!c->pre) {
             if (c->html_space)
                 nw_sbuf_putc(&c->html, ' ');
-            put_escaped(&c->html, p, 1, false);
+            put_escaped(&c->html, p, n, false);
         }
         c->html_space = false;
         c->at_block_start = false;
         if (c->space_pending)
             nw_sbuf_putc(&c->text, ' ');
         c->space_pending = false;
-        nw_sbuf_putc(&c->text, *p);
+        nw_sbuf_putn(&c->text, p, n);
         c->para_open = true;
-        c->content++;
+        c->content += n;
+        p += n;
     }
 }
 
