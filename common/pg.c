@@ -250,16 +250,16 @@ bool nw_pg_copy_send(PGconn *conn, nw_copybuf_t *b, size_t min_bytes, nw_err_t *
     return true;
 }
 
-bool nw_pg_copy_end(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, bool ok,
-                    nw_err_t *err)
+bool nw_pg_copy_finish(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, bool ok,
+                       nw_err_t *err)
 {
-    PGresult *res;
     if (ok) {
         put_be16(b, 0xFFFF); /* trailer */
         ok = nw_pg_copy_send(conn, b, 0, err);
     }
     if (!ok) { /* err says why: the server is told, and its answer drained */
         PQputCopyEnd(conn, "newswire: COPY abandoned");
+        PGresult *res;
         while ((res = PQgetResult(conn)))
             PQclear(res);
         return false;
@@ -267,8 +267,15 @@ bool nw_pg_copy_end(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b
     if (PQputCopyEnd(conn, NULL) != 1)
         return nw_err_set(err, NW_ERR_TRANSIENT, "pg-connection", "COPY %s end: %s",
                           table_and_columns, PQerrorMessage(conn));
+    return true;
+}
+
+bool nw_pg_copy_result(PGconn *conn, const char *table_and_columns, nw_err_t *err)
+{
     char what[300];
     snprintf(what, sizeof what, "COPY %s", table_and_columns);
+    bool ok = true;
+    PGresult *res;
     while ((res = PQgetResult(conn))) {
         if (ok && !nw_pg_ok(conn, res, PGRES_COMMAND_OK, what, err)) {
             ok = false;
@@ -284,6 +291,13 @@ bool nw_pg_copy_end(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b
         PQclear(res);
     }
     return ok;
+}
+
+bool nw_pg_copy_end(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, bool ok,
+                    nw_err_t *err)
+{
+    return nw_pg_copy_finish(conn, table_and_columns, b, ok, err) &&
+           nw_pg_copy_result(conn, table_and_columns, err);
 }
 
 bool nw_pg_copy(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, nw_err_t *err)

@@ -83,6 +83,13 @@ bool nw_pg_copy_begin(PGconn *conn, const char *table_and_columns, nw_err_t *err
 bool nw_pg_copy_send(PGconn *conn, nw_copybuf_t *b, size_t min_bytes, nw_err_t *err);
 bool nw_pg_copy_end(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, bool ok,
                     nw_err_t *err);
+/* nw_pg_copy_end in two steps: finish sends the rest and the end of the
+ * data (or abandons the COPY, as end does, and then returns false); result
+ * waits for PostgreSQL's answer. In between, the connection is PostgreSQL's
+ * and the caller's thread is free: work done there overlaps the server's. */
+bool nw_pg_copy_finish(PGconn *conn, const char *table_and_columns, nw_copybuf_t *b, bool ok,
+                       nw_err_t *err);
+bool nw_pg_copy_result(PGconn *conn, const char *table_and_columns, nw_err_t *err);
 
 /* The parameters of one statement, owned until nw_pg_run(): array literals
  * built from C arrays (for `unnest($1::bigint[], $2::text[])`), or scalars. */

@@ -3,8 +3,9 @@
  * keeps every statement a single round trip:
  *   ids from the sequences; each version's fate (story state machine);
  *   new stories (COPY); the similarity step (fingerprints, bands, terms,
- *   candidates, links, clusters) under one advisory lock; version rows and
- *   outbox events (COPY, streamed); updates of existing stories; kills;
+ *   candidates) under one advisory lock; version rows (COPY, streamed; each
+ *   version's links and its new story's cluster chosen as its row is
+ *   built); outbox events (COPY); updates of existing stories; kills;
  *   links (COPY).
  */
 #include <stdio.h>
@@ -251,21 +252,16 @@ static const char *first_version_kind(const nw_link_t *l)
     }
 }
 
-/* Fingerprints, bands and terms of the new versions; their candidates; the
- * links worth keeping; the cluster of each new story; the kind of a story's
- * first version when its content was seen before. */
+/* Fingerprints, bands and terms of the new versions, and their candidates
+ * (the links worth keeping are chosen later, a version at a time: rank). */
 static bool similarity(batch_t *b, nw_err_t *err)
 {
     nw_store_t *st = b->st;
     size_t m = 0;
     nw_sim_item_t *items = malloc((b->n + 1) * sizeof *items);
-    size_t *which = malloc((b->n + 1) * sizeof *which);
-    for (size_t i = 0; i < b->n; i++) {
-        if (!b->rs[i].is_new)
-            continue;
-        items[m] = (nw_sim_item_t){.fp = &b->fps[i], .meta = meta_of(b, i)};
-        which[m++] = i;
-    }
+    for (size_t i = 0; i < b->n; i++)
+        if (b->rs[i].is_new)
+            items[m++] = (nw_sim_item_t){.fp = &b->fps[i], .meta = meta_of(b, i)};
     bool ok = true;
     if (m > 0) {
         PGresult *r = nw_pg_query(st->conn, "SELECT pg_advisory_xact_lock(" SIM_LOCK_KEY ")", 0,
@@ -274,34 +270,38 @@ static bool similarity(batch_t *b, nw_err_t *err)
         PQclear(r);
         ok = ok && nw_simindex_copy_candidates(st->conn, &st->sim_cfg, items, m, &b->cands, err);
     }
-    for (size_t k = 0; ok && k < m; k++) {
-        size_t i = which[k];
-        recstate_t *rs = &b->rs[i];
-        story_t *s = &b->stories[b->rec_story[i]];
-        nw_link_meta_t meta = meta_of(b, i);
-        size_t off = b->cands.off[k], nc = b->cands.off[k + 1] - off;
-        rs->cand_off = off;
-        rs->links = malloc((nc + 1) * sizeof *rs->links);
-        rs->nlinks =
-            nw_link_rank(&st->link_cfg, &b->fps[i], &meta, b->cands.cand + off, nc, rs->links, nc);
-        if (!s->exists && !s->cluster_set) {
-            s->cluster_id = nw_link_cluster_id(&st->link_cfg, &meta, b->cands.cand + off, rs->links,
-                                               rs->nlinks);
-            s->cluster_set = true;
-        }
-        rs->cluster = s->cluster_id;
-        if (rs->nlinks && rs->kind && !strcmp(rs->kind, "new"))
-            rs->kind = first_version_kind(&rs->links[0]);
-        for (size_t l = 0; l < rs->nlinks; l++) {
-            nw_rel_t rel = rs->links[l].r.rel;
-            st->stats.duplicates += rel == NW_REL_DUPLICATE && l == 0;
-            st->stats.near_duplicates +=
-                (rel == NW_REL_NEAR_DUPLICATE || rel == NW_REL_UPDATE) && l == 0;
-        }
-    }
     free(items);
-    free(which);
     return ok;
+}
+
+/* The links of new version i, the k-th new version of the batch (its
+ * candidates: b->cands), and what follows from them: its story's cluster
+ * when the story is new, and the kind of its event. */
+static void rank(batch_t *b, size_t i, size_t k)
+{
+    nw_store_t *st = b->st;
+    recstate_t *rs = &b->rs[i];
+    story_t *s = &b->stories[b->rec_story[i]];
+    nw_link_meta_t meta = meta_of(b, i);
+    size_t off = b->cands.off[k], nc = b->cands.off[k + 1] - off;
+    rs->cand_off = off;
+    rs->links = malloc((nc + 1) * sizeof *rs->links);
+    rs->nlinks =
+        nw_link_rank(&st->link_cfg, &b->fps[i], &meta, b->cands.cand + off, nc, rs->links, nc);
+    if (!s->exists && !s->cluster_set) {
+        s->cluster_id =
+            nw_link_cluster_id(&st->link_cfg, &meta, b->cands.cand + off, rs->links, rs->nlinks);
+        s->cluster_set = true;
+    }
+    rs->cluster = s->cluster_id;
+    if (rs->nlinks && rs->kind && !strcmp(rs->kind, "new"))
+        rs->kind = first_version_kind(&rs->links[0]);
+    for (size_t l = 0; l < rs->nlinks; l++) {
+        nw_rel_t rel = rs->links[l].r.rel;
+        st->stats.duplicates += rel == NW_REL_DUPLICATE && l == 0;
+        st->stats.near_duplicates +=
+            (rel == NW_REL_NEAR_DUPLICATE || rel == NW_REL_UPDATE) && l == 0;
+    }
 }
 
 /* Relation of a similarity link as this version sees it. */
@@ -618,52 +618,64 @@ static bool update_stories(batch_t *b, nw_err_t *err)
     return ok;
 }
 
-/* The version rows and the events are streamed (nw_pg_copy_send): the
- * buffer is handed over every COPY_CHUNK bytes, so PostgreSQL stores rows
- * while the next ones are built, and the batch's payloads (tens of MB) are
- * never held a second time. */
+/* The version rows are streamed (nw_pg_copy_send): the buffer is handed
+ * over every COPY_CHUNK bytes, so PostgreSQL stores rows while the next ones
+ * are built, and the batch's payloads (tens of MB) are never held a second
+ * time. */
 #define COPY_CHUNK (1u << 20)
 
-/* The new versions' rows (pend NULL) or their events, one streamed COPY. */
-static bool copy_stream(batch_t *b, nw_copybuf_t *buf, pending_events_t *pend, nw_err_t *err)
+static const char versions_table[] =
+    "item_versions (version_pk, story_pk, provider, story_id, version, version_order, format,"
+    " edit_status, pubstatus, is_news, headline, firstcreated, versioncreated, content_hash,"
+    " ninjs, raw, source_topic, source_partition, source_offset, cluster_id)";
+
+/* The new versions' rows, one streamed COPY. Each version's links are
+ * chosen (rank) just before its row is built, while PostgreSQL stores the
+ * rows before it; and while it stores the last ones, the events are built
+ * into ebuf (a few KB each), so the store thread's work overlaps the
+ * server's instead of alternating with it. */
+static bool copy_versions(batch_t *b, nw_copybuf_t *vbuf, nw_copybuf_t *ebuf,
+                          pending_events_t *pend, nw_err_t *err)
 {
-    static const char versions[] =
-        "item_versions (version_pk, story_pk, provider, story_id, version, version_order, format,"
-        " edit_status, pubstatus, is_news, headline, firstcreated, versioncreated, content_hash,"
-        " ninjs, raw, source_topic, source_partition, source_offset, cluster_id)";
-    static const char events[] =
-        "outbox (event_id, version_pk, event_type, msg_key, body, created_at, sent_at)";
-    const char *table = pend ? events : versions;
+    PGconn *conn = b->st->conn;
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++)
-        n += b->rs[i].is_new && (!pend || b->rs[i].kind);
+        n += b->rs[i].is_new;
     if (!n)
         return true;
-    if (!nw_pg_copy_begin(b->st->conn, table, err))
+    if (!nw_pg_copy_begin(conn, versions_table, err))
         return false;
     bool ok = true;
-    for (size_t i = 0; ok && i < b->n; i++) {
-        if (!b->rs[i].is_new || (pend && !b->rs[i].kind))
+    for (size_t i = 0, k = 0; ok && i < b->n; i++) {
+        if (!b->rs[i].is_new)
             continue;
-        if (pend)
-            add_event(b, i, buf, pend);
-        else
-            add_version_row(b, i, buf);
-        ok = nw_pg_copy_send(b->st->conn, buf, COPY_CHUNK, err);
+        rank(b, i, k++);
+        add_version_row(b, i, vbuf);
+        ok = nw_pg_copy_send(conn, vbuf, COPY_CHUNK, err);
     }
-    return nw_pg_copy_end(b->st->conn, table, buf, ok, err);
+    if (!nw_pg_copy_finish(conn, versions_table, vbuf, ok, err))
+        return false;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->rs[i].is_new && b->rs[i].kind)
+            add_event(b, i, ebuf, pend);
+    return nw_pg_copy_result(conn, versions_table, err);
 }
 
 bool nw_batch_write(batch_t *b, pending_events_t *pend, nw_err_t *err)
 {
     if (!decide(b, err) || !copy_new_stories(b, err) || !similarity(b, err))
         return false;
-    nw_copybuf_t buf;
-    nw_copy_init(&buf);
-    bool ok = copy_stream(b, &buf, NULL, err);
-    nw_copy_reset(&buf);
-    ok = ok && copy_stream(b, &buf, pend, err) && update_stories(b, err);
-    nw_copy_free(&buf);
+    nw_copybuf_t vbuf, ebuf;
+    nw_copy_init(&vbuf);
+    nw_copy_init(&ebuf);
+    bool ok = copy_versions(b, &vbuf, &ebuf, pend, err) &&
+              nw_pg_copy(b->st->conn,
+                         "outbox (event_id, version_pk, event_type, msg_key, body, created_at,"
+                         " sent_at)",
+                         &ebuf, err) &&
+              update_stories(b, err);
+    nw_copy_free(&vbuf);
+    nw_copy_free(&ebuf);
     linkrows_t lr = {0};
     for (size_t i = 0; ok && i < b->n; i++)
         if (b->rs[i].is_new)
