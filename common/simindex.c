@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "pg.h"
+#include "radix.h"
 #include "simindex_wire.h"
 
 void nw_simindex_cfg_default(nw_simindex_cfg_t *cfg)
@@ -151,19 +152,34 @@ bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, doubl
     nw_copy_init(&fb);
     nw_copy_init(&bb);
     nw_copy_init(&tb);
+    /* band and term rows as (key, item) and (term hash, item * terms + term),
+     * sorted by key: PostgreSQL then inserts them into the (bucket, ts) and
+     * (term_hash, ts) indexes in key order, a leaf page after the other
+     * (about a fifth cheaper than in item order); equal keys stay in item
+     * order, so the heap order among them is what it was */
+    size_t cap = n * (NW_FP_MAX_KEYS + NW_FP_MAX_TERMS) + 1;
+    nw_keyidx_t *bk = malloc(cap * sizeof *bk), *tk = malloc(cap * sizeof *tk),
+                *tmp = malloc(cap * sizeof *tmp);
+    int64_t *us = malloc(n * sizeof *us);
     uint8_t *ser = malloc(NW_FP_SER_MAX);
-    if (!ser)
-        fb.oom = true;
-    for (size_t i = 0; ser && i < n; i++) {
+    if (!ser || !bk || !tk || !tmp || !us) {
+        free(ser), free(bk), free(tk), free(tmp), free(us);
+        nw_copy_free(&fb);
+        nw_copy_free(&bb);
+        nw_copy_free(&tb);
+        return nw_err_set(err, NW_ERR_FATAL, "oom", "similarity rows: out of memory");
+    }
+    size_t nb = 0, nt = 0;
+    for (size_t i = 0; i < n; i++) {
         const nw_sim_item_t *it = &items[i];
         const nw_fp_t *fp = it->fp;
-        int64_t us = nw_simw_item_us(it, now);
+        us[i] = nw_simw_item_us(it, now);
         nw_copy_row(&fb, 10);
         nw_copy_int8(&fb, it->meta.version_pk);
         nw_copy_int8(&fb, it->meta.story_pk);
         nw_copy_text(&fb, it->meta.provider ? it->meta.provider : "");
         nw_copy_text(&fb, it->meta.story_id ? it->meta.story_id : "");
-        nw_copy_time_us(&fb, us);
+        nw_copy_time_us(&fb, us[i]);
         nw_copy_text(&fb, it->meta.headline);
         nw_copy_bytes(&fb, fp->content_hash, 16);
         nw_copy_int8(&fb, (int64_t)fp->simhash);
@@ -171,21 +187,30 @@ bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, doubl
         nw_copy_bytes(&fb, ser, nw_fp_serialize(fp, ser, NW_FP_SER_MAX));
         uint64_t k[NW_FP_MAX_KEYS];
         size_t m = nw_fp_band_keys(fp, k);
-        for (size_t j = 0; j < m; j++) {
-            nw_copy_row(&bb, 3);
-            nw_copy_int8(&bb, (int64_t)k[j]);
-            nw_copy_int8(&bb, it->meta.version_pk);
-            nw_copy_time_us(&bb, us);
-        }
-        for (int j = 0; j < fp->n_terms; j++) {
-            nw_copy_row(&tb, 4);
-            nw_copy_int8(&tb, (int64_t)fp->terms[j].hash);
-            nw_copy_int8(&tb, it->meta.version_pk);
-            nw_copy_float4(&tb, fp->terms[j].w);
-            nw_copy_time_us(&tb, us);
-        }
+        for (size_t j = 0; j < m; j++)
+            bk[nb++] = (nw_keyidx_t){(int64_t)k[j], (uint32_t)i};
+        for (int j = 0; j < fp->n_terms; j++)
+            tk[nt++] = (nw_keyidx_t){(int64_t)fp->terms[j].hash,
+                                     (uint32_t)(i * NW_FP_MAX_TERMS + (size_t)j)};
     }
-    free(ser);
+    nw_keyidx_sort(bk, nb, tmp);
+    nw_keyidx_sort(tk, nt, tmp);
+    for (size_t j = 0; j < nb; j++) {
+        const nw_sim_item_t *it = &items[bk[j].idx];
+        nw_copy_row(&bb, 3);
+        nw_copy_int8(&bb, bk[j].key);
+        nw_copy_int8(&bb, it->meta.version_pk);
+        nw_copy_time_us(&bb, us[bk[j].idx]);
+    }
+    for (size_t j = 0; j < nt; j++) {
+        size_t i = tk[j].idx / NW_FP_MAX_TERMS, t = tk[j].idx % NW_FP_MAX_TERMS;
+        nw_copy_row(&tb, 4);
+        nw_copy_int8(&tb, tk[j].key);
+        nw_copy_int8(&tb, items[i].meta.version_pk);
+        nw_copy_float4(&tb, items[i].fp->terms[t].w);
+        nw_copy_time_us(&tb, us[i]);
+    }
+    free(ser), free(bk), free(tk), free(tmp), free(us);
     bool ok = nw_pg_copy(conn,
                          "sim_fingerprints (version_pk, story_pk, provider, story_id,"
                          " versioncreated, headline, content_hash, simhash, n_shingles, fp)",

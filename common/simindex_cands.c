@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "radix.h"
 #include "simindex.h"
 #include "simindex_wire.h"
 
@@ -166,51 +167,21 @@ typedef struct qband {
     int64_t lo, hi;
 } qband_t;
 
-/* Sort k[0..m) by bucket (signed), keeping the order of equal buckets (the
- * keys come in item order, so: by bucket, then item). LSD radix, a byte a
- * pass (passes where all keys share the byte skipped); tmp has room for m. */
-static unsigned qband_byte(const qband_t *q, int sh)
-{
-    /* the sign bit flipped: signed order as unsigned */
-    return (unsigned)(((uint64_t)q->bucket ^ (1ull << 63)) >> sh & 0xff);
-}
-
-static void sort_qbands(qband_t *k, size_t m, qband_t *tmp)
-{
-    qband_t *src = k, *dst = tmp;
-    for (int pass = 0; pass < 8 && m > 1; pass++) {
-        size_t cnt[257] = {0};
-        int sh = pass * 8;
-        for (size_t i = 0; i < m; i++)
-            cnt[qband_byte(&src[i], sh) + 1]++;
-        if (cnt[qband_byte(&src[0], sh) + 1] == m)
-            continue;
-        for (int b = 0; b < 256; b++)
-            cnt[b + 1] += cnt[b];
-        for (size_t i = 0; i < m; i++)
-            dst[cnt[qband_byte(&src[i], sh)]++] = src[i];
-        qband_t *x = src;
-        src = dst;
-        dst = x;
-    }
-    if (src != k)
-        memcpy(k, src, m * sizeof *k);
-}
-
 static int64_t pg_time(double epoch_s)
 {
     return (int64_t)rint((epoch_s - (double)NW_PG_EPOCH_UNIX_S) * 1e6);
 }
 
-/* The batch's band keys (sorted by bucket) and its time bounds. */
+/* The batch's band keys (sorted by bucket, then item) and its time bounds. */
 static qband_t *band_keys(const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items, size_t n,
                           double now, size_t *nk, double *lo, double *hi)
 {
-    qband_t *k = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *k),
-            *tmp = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *tmp);
-    if (!k || !tmp) {
-        free(k);
-        free(tmp);
+    size_t cap = n * NW_FP_MAX_KEYS + 1;
+    qband_t *k = malloc(cap * sizeof *k);
+    nw_keyidx_t *ki = malloc(cap * sizeof *ki), *tmp = malloc(cap * sizeof *tmp);
+    int64_t(*win_of)[2] = malloc((n + 1) * sizeof *win_of);
+    if (!k || !ki || !tmp || !win_of) {
+        free(k), free(ki), free(tmp), free(win_of);
         return NULL;
     }
     double win = cfg->window_s;
@@ -219,13 +190,19 @@ static qband_t *band_keys(const nw_simindex_cfg_t *cfg, const nw_sim_item_t *ite
         double t = nw_simw_item_time(&items[i], now);
         *lo = (i == 0 || t < *lo) ? t : *lo;
         *hi = (i == 0 || t > *hi) ? t : *hi;
+        win_of[i][0] = pg_time(t - win);
+        win_of[i][1] = pg_time(t + win);
         uint64_t keys[NW_FP_MAX_KEYS];
         size_t nkeys = nw_fp_band_keys(items[i].fp, keys);
         for (size_t j = 0; j < nkeys; j++)
-            k[m++] = (qband_t){(int64_t)keys[j], (int32_t)i, pg_time(t - win), pg_time(t + win)};
+            ki[m++] = (nw_keyidx_t){(int64_t)keys[j], (uint32_t)i};
     }
-    sort_qbands(k, m, tmp);
-    free(tmp);
+    nw_keyidx_sort(ki, m, tmp);
+    for (size_t j = 0; j < m; j++) {
+        uint32_t i = ki[j].idx;
+        k[j] = (qband_t){ki[j].key, (int32_t)i, win_of[i][0], win_of[i][1]};
+    }
+    free(ki), free(tmp), free(win_of);
     *nk = m;
     return k;
 }
