@@ -252,19 +252,6 @@ typedef struct posting {
     float w;
 } posting_t;
 
-typedef struct termq {
-    int64_t term;
-    size_t q;
-} termq_t;
-
-static int cmp_termq(const void *x, const void *y)
-{
-    const termq_t *a = x, *b = y;
-    if (a->term != b->term)
-        return a->term < b->term ? -1 : 1;
-    return a->q < b->q ? -1 : a->q > b->q;
-}
-
 /* The term statement: for each term[g], the cap newest postings within
  * [gmin[g] - window, gmax[g] + window], as (ordinal, versions[], weights[],
  * times[]). The batch-wide bounds ($5, $6) let the planner prune the
@@ -389,14 +376,18 @@ static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, qterm_t *qs, s
         goto out;
     double win = cfg->window_s;
     if (!cfg->term_probe_each) {
-        termq_t *tq = malloc((nq + 1) * sizeof *tq);
-        if (!tq)
+        /* by term, then query order */
+        nw_keyidx_t *tq = malloc((nq + 1) * sizeof *tq), *tmp = malloc((nq + 1) * sizeof *tmp);
+        if (!tq || !tmp) {
+            free(tq), free(tmp);
             goto out;
+        }
         for (size_t q = 0; q < nq; q++)
-            tq[q] = (termq_t){qs[q].term, q};
-        qsort(tq, nq, sizeof *tq, cmp_termq);
+            tq[q] = (nw_keyidx_t){qs[q].term, (uint32_t)q};
+        nw_keyidx_sort(tq, nq, tmp);
+        free(tmp);
         for (size_t k = 0; k < nq; k++) {
-            qterm_t *q = &qs[tq[k].q];
+            qterm_t *q = &qs[tq[k].idx];
             if (k == 0 || q->term != gterm[ng - 1]) {
                 gterm[ng] = q->term;
                 gmin[ng] = gmax[ng] = q->t;
