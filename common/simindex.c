@@ -140,11 +140,35 @@ bool nw_simindex_insert(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_e
  * fingerprint fails the batch (unique violation). */
 bool nw_simindex_copy(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err_t *err)
 {
-    return nw_simw_copy_rows(conn, items, n, (double)time(NULL), err);
+    nw_keyidx_t *bands = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *bands),
+                *tmp = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *tmp);
+    bool ok = bands && tmp;
+    if (ok) {
+        size_t nb = nw_simw_band_keys(items, n, bands, tmp);
+        ok = nw_simw_copy_rows(conn, items, n, (double)time(NULL), bands, nb, err);
+    } else {
+        nw_err_set(err, NW_ERR_FATAL, "oom", "similarity rows: out of memory");
+    }
+    free(bands);
+    free(tmp);
+    return ok;
+}
+
+size_t nw_simw_band_keys(const nw_sim_item_t *items, size_t n, nw_keyidx_t *out, nw_keyidx_t *tmp)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t keys[NW_FP_MAX_KEYS];
+        size_t nkeys = nw_fp_band_keys(items[i].fp, keys);
+        for (size_t j = 0; j < nkeys; j++)
+            out[m++] = (nw_keyidx_t){(int64_t)keys[j], (uint32_t)i};
+    }
+    nw_keyidx_sort(out, m, tmp);
+    return m;
 }
 
 bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, double now,
-                       nw_err_t *err)
+                       const nw_keyidx_t *bands, size_t nbands, nw_err_t *err)
 {
     if (!n)
         return true;
@@ -152,24 +176,23 @@ bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, doubl
     nw_copy_init(&fb);
     nw_copy_init(&bb);
     nw_copy_init(&tb);
-    /* band and term rows as (key, item) and (term hash, item * terms + term),
-     * sorted by key: PostgreSQL then inserts them into the (bucket, ts) and
-     * (term_hash, ts) indexes in key order, a leaf page after the other
-     * (about a fifth cheaper than in item order); equal keys stay in item
-     * order, so the heap order among them is what it was */
-    size_t cap = n * (NW_FP_MAX_KEYS + NW_FP_MAX_TERMS) + 1;
-    nw_keyidx_t *bk = malloc(cap * sizeof *bk), *tk = malloc(cap * sizeof *tk),
-                *tmp = malloc(cap * sizeof *tmp);
+    /* band rows (bands: sorted by key) and term rows as (term hash, item *
+     * terms + term), sorted by key: PostgreSQL then inserts them into the
+     * (bucket, ts) and (term_hash, ts) indexes in key order, a leaf page after
+     * the other (about a fifth cheaper than in item order); equal keys stay in
+     * item order, so the heap order among them is what it was */
+    size_t cap = n * NW_FP_MAX_TERMS + 1;
+    nw_keyidx_t *tk = malloc(cap * sizeof *tk), *tmp = malloc(cap * sizeof *tmp);
     int64_t *us = malloc(n * sizeof *us);
     uint8_t *ser = malloc(NW_FP_SER_MAX);
-    if (!ser || !bk || !tk || !tmp || !us) {
-        free(ser), free(bk), free(tk), free(tmp), free(us);
+    if (!ser || !tk || !tmp || !us) {
+        free(ser), free(tk), free(tmp), free(us);
         nw_copy_free(&fb);
         nw_copy_free(&bb);
         nw_copy_free(&tb);
         return nw_err_set(err, NW_ERR_FATAL, "oom", "similarity rows: out of memory");
     }
-    size_t nb = 0, nt = 0;
+    size_t nt = 0;
     for (size_t i = 0; i < n; i++) {
         const nw_sim_item_t *it = &items[i];
         const nw_fp_t *fp = it->fp;
@@ -185,22 +208,17 @@ bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, doubl
         nw_copy_int8(&fb, (int64_t)fp->simhash);
         nw_copy_int4(&fb, (int32_t)fp->n_shingles);
         nw_copy_bytes(&fb, ser, nw_fp_serialize(fp, ser, NW_FP_SER_MAX));
-        uint64_t k[NW_FP_MAX_KEYS];
-        size_t m = nw_fp_band_keys(fp, k);
-        for (size_t j = 0; j < m; j++)
-            bk[nb++] = (nw_keyidx_t){(int64_t)k[j], (uint32_t)i};
         for (int j = 0; j < fp->n_terms; j++)
             tk[nt++] = (nw_keyidx_t){(int64_t)fp->terms[j].hash,
                                      (uint32_t)(i * NW_FP_MAX_TERMS + (size_t)j)};
     }
-    nw_keyidx_sort(bk, nb, tmp);
     nw_keyidx_sort(tk, nt, tmp);
-    for (size_t j = 0; j < nb; j++) {
-        const nw_sim_item_t *it = &items[bk[j].idx];
+    for (size_t j = 0; j < nbands; j++) {
+        const nw_sim_item_t *it = &items[bands[j].idx];
         nw_copy_row(&bb, 3);
-        nw_copy_int8(&bb, bk[j].key);
+        nw_copy_int8(&bb, bands[j].key);
         nw_copy_int8(&bb, it->meta.version_pk);
-        nw_copy_time_us(&bb, us[bk[j].idx]);
+        nw_copy_time_us(&bb, us[bands[j].idx]);
     }
     for (size_t j = 0; j < nt; j++) {
         size_t i = tk[j].idx / NW_FP_MAX_TERMS, t = tk[j].idx % NW_FP_MAX_TERMS;
@@ -210,7 +228,7 @@ bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, doubl
         nw_copy_float4(&tb, items[i].fp->terms[t].w);
         nw_copy_time_us(&tb, us[i]);
     }
-    free(ser), free(bk), free(tk), free(tmp), free(us);
+    free(ser), free(tk), free(tmp), free(us);
     bool ok = nw_pg_copy(conn,
                          "sim_fingerprints (version_pk, story_pk, provider, story_id,"
                          " versioncreated, headline, content_hash, simhash, n_shingles, fp)",

@@ -172,9 +172,11 @@ static int64_t pg_time(double epoch_s)
     return (int64_t)rint((epoch_s - (double)NW_PG_EPOCH_UNIX_S) * 1e6);
 }
 
-/* The batch's band keys (sorted by bucket, then item) and its time bounds. */
+/* The batch's band keys (sorted by bucket, then item) and its time bounds;
+ * *sorted: the same keys as (bucket, item), for the COPY of the band rows
+ * (caller frees). */
 static qband_t *band_keys(const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items, size_t n,
-                          double now, size_t *nk, double *lo, double *hi)
+                          double now, size_t *nk, double *lo, double *hi, nw_keyidx_t **sorted)
 {
     size_t cap = n * NW_FP_MAX_KEYS + 1;
     qband_t *k = malloc(cap * sizeof *k);
@@ -185,24 +187,20 @@ static qband_t *band_keys(const nw_simindex_cfg_t *cfg, const nw_sim_item_t *ite
         return NULL;
     }
     double win = cfg->window_s;
-    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         double t = nw_simw_item_time(&items[i], now);
         *lo = (i == 0 || t < *lo) ? t : *lo;
         *hi = (i == 0 || t > *hi) ? t : *hi;
         win_of[i][0] = pg_time(t - win);
         win_of[i][1] = pg_time(t + win);
-        uint64_t keys[NW_FP_MAX_KEYS];
-        size_t nkeys = nw_fp_band_keys(items[i].fp, keys);
-        for (size_t j = 0; j < nkeys; j++)
-            ki[m++] = (nw_keyidx_t){(int64_t)keys[j], (uint32_t)i};
     }
-    nw_keyidx_sort(ki, m, tmp);
+    size_t m = nw_simw_band_keys(items, n, ki, tmp);
     for (size_t j = 0; j < m; j++) {
         uint32_t i = ki[j].idx;
         k[j] = (qband_t){ki[j].key, (int32_t)i, win_of[i][0], win_of[i][1]};
     }
-    free(ki), free(tmp), free(win_of);
+    free(tmp), free(win_of);
+    *sorted = ki;
     *nk = m;
     return k;
 }
@@ -756,9 +754,11 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     size_t nqb = 0, nth = 0;
     double lo = 0, hi = 0;
     thit_t *th = NULL;
-    qband_t *qb = band_keys(cfg, items, n, now, &nqb, &lo, &hi);
+    nw_keyidx_t *sorted = NULL;
+    qband_t *qb = band_keys(cfg, items, n, now, &nqb, &lo, &hi, &sorted);
     PGresult *rb = qb ? query_bands(conn, cfg, qb, nqb, lo, hi, err) : NULL;
-    bool stored = rb && (!store || nw_simw_copy_rows(conn, items, n, now, err));
+    bool stored = rb && (!store || nw_simw_copy_rows(conn, items, n, now, sorted, nqb, err));
+    free(sorted);
     bool termed = stored && term_hits(conn, cfg, qs, nq, lo, hi, &th, &nth, out, err);
     hit_t *hits = NULL;
     bool grouped = termed && group_hits(rb, qb, nqb, own_ts, th, nth, qs, items, n, &hits, hoff);
