@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The fastest kernel this CPU runs (chosen once). */
+/* The fastest kernel this CPU runs (checked on every call: the C runtime
+ * reads the CPU's features once, at start-up, so the check is a load). */
 void nw_minhash(const uint64_t *a, const uint64_t *c, int count, const uint64_t *sh, size_t n,
                 uint32_t *out);
 
