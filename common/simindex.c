@@ -140,18 +140,39 @@ bool nw_simindex_insert(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_e
  * fingerprint fails the batch (unique violation). */
 bool nw_simindex_copy(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err_t *err)
 {
-    nw_keyidx_t *bands = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *bands),
-                *tmp = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *tmp);
-    bool ok = bands && tmp;
-    if (ok) {
-        size_t nb = nw_simw_band_keys(items, n, bands, tmp);
-        ok = nw_simw_copy_rows(conn, items, n, (double)time(NULL), bands, nb, err);
-    } else {
-        nw_err_set(err, NW_ERR_FATAL, "oom", "similarity rows: out of memory");
-    }
-    free(bands);
-    free(tmp);
+    nw_sim_batch_t b;
+    if (!nw_sim_batch_init(&b, items, n, (double)time(NULL), err))
+        return false;
+    bool ok = nw_simindex_copy_batch(conn, &b, err);
+    nw_sim_batch_free(&b);
     return ok;
+}
+
+bool nw_simindex_copy_batch(PGconn *conn, const nw_sim_batch_t *b, nw_err_t *err)
+{
+    return nw_simw_copy_rows(conn, b->items, b->n, b->now, b->bands, b->nbands, err);
+}
+
+bool nw_sim_batch_init(nw_sim_batch_t *b, const nw_sim_item_t *items, size_t n, double now,
+                       nw_err_t *err)
+{
+    *b = (nw_sim_batch_t){.items = items, .n = n, .now = now};
+    b->bands = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *b->bands);
+    nw_keyidx_t *tmp = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *tmp);
+    if (!b->bands || !tmp) {
+        free(b->bands), free(tmp);
+        b->bands = NULL;
+        return nw_err_set(err, NW_ERR_FATAL, "oom", "simindex: band keys: out of memory");
+    }
+    b->nbands = nw_simw_band_keys(items, n, b->bands, tmp);
+    free(tmp);
+    return true;
+}
+
+void nw_sim_batch_free(nw_sim_batch_t *b)
+{
+    free(b->bands);
+    b->bands = NULL;
 }
 
 size_t nw_simw_band_keys(const nw_sim_item_t *items, size_t n, nw_keyidx_t *out, nw_keyidx_t *tmp)

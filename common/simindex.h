@@ -43,6 +43,7 @@
 #include "err.h"
 #include "fingerprint.h"
 #include "link.h"
+#include "radix.h"
 
 typedef struct nw_simindex_cfg {
     int window_s;          /* candidates within +- this of the item's time (72 h) */
@@ -112,6 +113,42 @@ bool nw_simindex_copy_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg,
                                  nw_err_t *err);
 
 void nw_simindex_cands_free(nw_sim_cands_t *c);
+
+/* The store's way (store_write.c): the batch's rows are written on the batch
+ * transaction's connection (nw_simindex_copy_batch) while its candidates are
+ * read on a second connection (nw_simindex_read_candidates), so PostgreSQL
+ * runs the reads on the other core during the COPY instead of before and
+ * after it. A batch holds what both use: the band keys, computed once, and
+ * the time items without versioncreated are indexed under (both sides must
+ * agree on it). */
+typedef struct nw_sim_batch {
+    const nw_sim_item_t *items; /* borrowed */
+    size_t n;
+    double now;
+    nw_keyidx_t *bands; /* (band key, item), sorted by key, then item */
+    size_t nbands;
+} nw_sim_batch_t;
+
+bool nw_sim_batch_init(nw_sim_batch_t *b, const nw_sim_item_t *items, size_t n, double now,
+                       nw_err_t *err);
+void nw_sim_batch_free(nw_sim_batch_t *b);
+
+/* nw_simindex_copy() of a batch. */
+bool nw_simindex_copy_batch(PGconn *conn, const nw_sim_batch_t *b, nw_err_t *err);
+
+/* Step 3 for a batch whose rows another connection is writing at the same
+ * time, in its transaction, which already holds the similarity lock: reader
+ * is a connection of its own with no transaction open; the read is one
+ * read-only REPEATABLE READ transaction on it, begun after that lock was
+ * taken, so it sees every batch committed before (the guarantee of step 1).
+ * The batch's own rows are not visible to it: the band keys and the term
+ * postings the batch's items share are matched in memory, merged into each
+ * term's newest postings as the index would have returned them, and the
+ * batch's own versions described from the items (meta.cluster_id: the
+ * cluster their story row holds at this point). The same candidates as
+ * nw_simindex_copy_candidates(). */
+bool nw_simindex_read_candidates(PGconn *reader, const nw_simindex_cfg_t *cfg,
+                                 const nw_sim_batch_t *b, nw_sim_cands_t *out, nw_err_t *err);
 
 /* Steps 1-4 in one call: lock, insert, candidates, then per item
  * nw_link_rank() and nw_link_cluster_id(). The links to write, already

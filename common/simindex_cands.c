@@ -172,36 +172,31 @@ static int64_t pg_time(double epoch_s)
     return (int64_t)rint((epoch_s - (double)NW_PG_EPOCH_UNIX_S) * 1e6);
 }
 
-/* The batch's band keys (sorted by bucket, then item) and its time bounds;
- * *sorted: the same keys as (bucket, item), for the COPY of the band rows
- * (caller frees). */
-static qband_t *band_keys(const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items, size_t n,
-                          double now, size_t *nk, double *lo, double *hi, nw_keyidx_t **sorted)
+/* The batch's band keys (sorted by bucket, then item) with each item's
+ * window, and the batch's time bounds. */
+static qband_t *band_keys(const nw_simindex_cfg_t *cfg, const nw_sim_batch_t *sb, double *lo,
+                          double *hi)
 {
-    size_t cap = n * NW_FP_MAX_KEYS + 1;
-    qband_t *k = malloc(cap * sizeof *k);
-    nw_keyidx_t *ki = malloc(cap * sizeof *ki), *tmp = malloc(cap * sizeof *tmp);
+    size_t n = sb->n;
+    qband_t *k = malloc((sb->nbands + 1) * sizeof *k);
     int64_t(*win_of)[2] = malloc((n + 1) * sizeof *win_of);
-    if (!k || !ki || !tmp || !win_of) {
-        free(k), free(ki), free(tmp), free(win_of);
+    if (!k || !win_of) {
+        free(k), free(win_of);
         return NULL;
     }
     double win = cfg->window_s;
     for (size_t i = 0; i < n; i++) {
-        double t = nw_simw_item_time(&items[i], now);
+        double t = nw_simw_item_time(&sb->items[i], sb->now);
         *lo = (i == 0 || t < *lo) ? t : *lo;
         *hi = (i == 0 || t > *hi) ? t : *hi;
         win_of[i][0] = pg_time(t - win);
         win_of[i][1] = pg_time(t + win);
     }
-    size_t m = nw_simw_band_keys(items, n, ki, tmp);
-    for (size_t j = 0; j < m; j++) {
-        uint32_t i = ki[j].idx;
-        k[j] = (qband_t){ki[j].key, (int32_t)i, win_of[i][0], win_of[i][1]};
+    for (size_t j = 0; j < sb->nbands; j++) {
+        uint32_t i = sb->bands[j].idx;
+        k[j] = (qband_t){sb->bands[j].key, (int32_t)i, win_of[i][0], win_of[i][1]};
     }
-    free(tmp), free(win_of);
-    *sorted = ki;
-    *nk = m;
+    free(win_of);
     return k;
 }
 
@@ -346,6 +341,79 @@ static bool read_probe(const PGresult *r, size_t n, posting_t **pool, size_t *of
     return true;
 }
 
+/* A detached read's view of the batch's own term postings, which the
+ * index does not hold yet: every term of every item as (term hash, item *
+ * NW_FP_MAX_TERMS + term index), sorted by term, then item. */
+typedef struct own_terms {
+    nw_keyidx_t *post;
+    size_t n;
+    const nw_sim_item_t *items;
+    const int64_t *ts; /* the items' stored times */
+} own_terms_t;
+
+/* newest first; among equal times the later stored (higher version) first */
+static int cmp_posting_newest(const void *x, const void *y)
+{
+    const posting_t *a = x, *b = y;
+    if (a->ts != b->ts)
+        return a->ts > b->ts ? -1 : 1;
+    return a->pk > b->pk ? -1 : a->pk < b->pk;
+}
+
+/* Read k's postings (pool[off[k] .. off[k+1]), newest first, at most cap, of
+ * term[k] within [lo[k] - win, hi[k] + win]) with the batch's own postings of
+ * that term in that window merged in, as the read would have returned them
+ * after the batch's rows were stored: newest first, at most cap, and among
+ * equal times the batch's own first (stored last, they come first in the
+ * backward index scan). Replaces *pool. False when out of memory. */
+static bool merge_own(const own_terms_t *own, const int64_t *term, const double *lo,
+                      const double *hi, size_t nk, double win, int cap, posting_t **pool,
+                      size_t *off)
+{
+    size_t c = cap > 0 ? (size_t)cap : 0;
+    posting_t *np = malloc((nk * c + 1) * sizeof *np);
+    posting_t *mine = malloc((own->n + 1) * sizeof *mine);
+    size_t *noff = malloc((nk + 1) * sizeof *noff);
+    if (!np || !mine || !noff) {
+        free(np), free(mine), free(noff);
+        return false;
+    }
+    size_t m = 0;
+    noff[0] = 0;
+    for (size_t k = 0; k < nk; k++) {
+        int64_t wlo = pg_time(lo[k] - win), whi = pg_time(hi[k] + win);
+        size_t a = 0, b = own->n; /* the first own posting of term[k] */
+        while (a < b) {
+            size_t mid = (a + b) / 2;
+            if (own->post[mid].key < term[k])
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        size_t nm = 0;
+        for (size_t e = a; e < own->n && own->post[e].key == term[k]; e++) {
+            size_t i = own->post[e].idx / NW_FP_MAX_TERMS, j = own->post[e].idx % NW_FP_MAX_TERMS;
+            if (own->ts[i] < wlo || own->ts[i] > whi)
+                continue;
+            mine[nm++] = (posting_t){.pk = own->items[i].meta.version_pk,
+                                     .ts = own->ts[i],
+                                     .w = own->items[i].fp->terms[j].w};
+        }
+        qsort(mine, nm, sizeof *mine, cmp_posting_newest);
+        const posting_t *db = *pool ? *pool + off[k] : NULL;
+        size_t nd = off[k + 1] - off[k], x = 0, y = 0;
+        while (m - noff[k] < c && (x < nm || y < nd))
+            np[m++] = x < nm && (y == nd || mine[x].ts >= db[y].ts) ? mine[x++] : db[y++];
+        noff[k + 1] = m;
+    }
+    free(*pool);
+    *pool = np;
+    memcpy(off, noff, (nk + 1) * sizeof *off);
+    free(noff);
+    free(mine);
+    return true;
+}
+
 /* Statement 1b: for each of the items' term_query heaviest terms, the
  * term_postings_cap newest postings within the item's window, into th[]
  * (query term order, newest first within each). The items of a batch share
@@ -357,8 +425,8 @@ static bool read_probe(const PGresult *r, size_t n, posting_t **pool, size_t *of
  * own, in a second statement. With cfg->term_probe_each every query term
  * is read on its own. Sets qs[].group. */
 static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, qterm_t *qs, size_t nq, double lo,
-                      double hi, thit_t **th_out, size_t *nth_out, nw_sim_cands_t *stats,
-                      nw_err_t *err)
+                      double hi, const own_terms_t *own, thit_t **th_out, size_t *nth_out,
+                      nw_sim_cands_t *stats, nw_err_t *err)
 {
     bool ok = false, failed = false;
     size_t *again = malloc((nq + 1) * sizeof *again);
@@ -410,6 +478,8 @@ static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, qterm_t *qs, s
             goto out;
         PQclear(r);
         r = NULL;
+        if (own && !merge_own(own, gterm, gmin, gmax, ng, win, cfg->term_postings_cap, &gp, goff))
+            goto out;
         /* ... whose read filled up before the item's window ended */
         for (size_t q = 0; q < nq; q++) {
             size_t g = qs[q].group, len = goff[g + 1] - goff[g];
@@ -437,6 +507,8 @@ static bool term_hits(PGconn *conn, const nw_simindex_cfg_t *cfg, qterm_t *qs, s
         if (!read_probe(r, nagain, &ep, eoff))
             goto out;
     }
+    if (own && !merge_own(own, gterm, gmin, gmax, nagain, win, cfg->term_postings_cap, &ep, eoff))
+        goto out;
     stats->term_reads = ng + nagain;
     stats->term_rereads = cfg->term_probe_each ? 0 : nagain;
     /* every query term's postings, in query order */
@@ -613,16 +685,20 @@ static size_t item_pairs(const hit_t *h, size_t nh, int32_t item, int term_top, 
 }
 
 /* Statement 2: metadata, cluster and (for versions outside the batch)
- * fingerprint of the distinct versions pks[0..n), sorted ascending. */
+ * fingerprint of the distinct versions pks[0..n), sorted ascending; when
+ * detached, of those outside the batch only. */
 static PGresult *query_versions(PGconn *conn, const int64_t *pks, size_t n, const pkidx_t *self,
-                                size_t nself, nw_err_t *err)
+                                size_t nself, bool detached, nw_err_t *err)
 {
     nw_simw_arr_t a[2];
     nw_simw_arr_begin(&a[0], NW_OID_INT8);
     nw_simw_arr_begin(&a[1], NW_OID_BOOL);
     for (size_t i = 0; i < n; i++) {
+        bool mine = find_pk(self, nself, pks[i]) != NULL;
+        if (mine && detached)
+            continue; /* not stored yet: described from the items */
         nw_simw_arr_i8(&a[0], pks[i]);
-        nw_simw_arr_bool(&a[1], !find_pk(self, nself, pks[i]));
+        nw_simw_arr_bool(&a[1], !mine);
     }
     /* the cluster by an index probe per version: a join could choose a scan
      * of the whole stories table */
@@ -640,6 +716,41 @@ static bool oom(nw_sim_cands_t *out, nw_err_t *err)
 {
     nw_simindex_cands_free(out);
     return nw_err_set(err, NW_ERR_FATAL, "oom", "simindex: candidates: out of memory");
+}
+
+static const char *dup_str(nw_sim_cands_t *c, const char *s)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (d)
+        c->strs[c->n_strs++] = d;
+    return d;
+}
+
+/* The batch's own versions among vers[] when the read cannot see their rows:
+ * what statement 2 returns for them once stored (simindex.c writes
+ * sim_fingerprints from the same meta; the time to whole seconds, as
+ * extract(epoch)::bigint gives it). */
+static void own_versions(const nw_sim_item_t *items, const pkidx_t *self, size_t nself, double now,
+                         const int64_t *pks, vers_t *vers, size_t nv, nw_sim_cands_t *out)
+{
+    for (size_t k = 0; k < nself; k++) {
+        int64_t *at = bsearch(&self[k].pk, pks, nv, sizeof *pks, cmp_i64);
+        if (!at)
+            continue;
+        vers_t *v = &vers[at - pks];
+        const nw_sim_item_t *it = &items[self[k].i];
+        out->fps[v->fp] = *it->fp;
+        v->meta = (nw_link_meta_t){
+            .version_pk = it->meta.version_pk,
+            .story_pk = it->meta.story_pk,
+            .provider = dup_str(out, it->meta.provider ? it->meta.provider : ""),
+            .story_id = dup_str(out, it->meta.story_id ? it->meta.story_id : ""),
+            .versioncreated = (int64_t)llround(nw_simw_item_time(it, now)),
+            .headline = dup_str(out, it->meta.headline),
+            .cluster_id = it->meta.cluster_id,
+        };
+        v->found = true;
+    }
 }
 
 /* Fill vers[] (sorted like pks) from statement 2; fingerprints of the batch's
@@ -708,17 +819,25 @@ static bool set_probes_only(PGconn *conn, bool on, nw_err_t *err)
     return ok;
 }
 
-/* store: the batch's rows are not in the index yet; they are written
- * (nw_simw_copy_rows) after statement 1a, which then need not read them back,
- * and before 1b and 2, which find them as before. */
-static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
-                       size_t n, bool store, nw_sim_cands_t *out, nw_err_t *err)
+/* How the batch's own rows relate to the read:
+ *   READ      they are stored already (or not wanted);
+ *   COPY      they are written here (nw_simw_copy_rows) after statement 1a,
+ *             which then need not read them back, and before 1b and 2, which
+ *             find them as before;
+ *   DETACHED  another connection writes them; the read never sees them, and
+ *             what it would have found of them is found in memory. */
+typedef enum { CANDS_READ, CANDS_COPY, CANDS_DETACHED } cands_mode_t;
+
+static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_batch_t *sb,
+                       cands_mode_t mode, nw_sim_cands_t *out, nw_err_t *err)
 {
     nw_simindex_cfg_t def;
     if (!cfg) {
         nw_simindex_cfg_default(&def);
         cfg = &def;
     }
+    const nw_sim_item_t *items = sb->items;
+    size_t n = sb->n;
     memset(out, 0, sizeof *out);
     out->n_items = n;
     out->off = calloc(n + 1, sizeof *out->off);
@@ -730,13 +849,31 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     qterm_t *qs = malloc(nqmax * sizeof *qs);
     size_t *hoff = calloc(n + 1, sizeof *hoff);
     pkidx_t *self = malloc(n * sizeof *self);
-    int64_t *own_ts = store ? malloc(n * sizeof *own_ts) : NULL;
-    if (!qs || !hoff || !self || (store && !own_ts)) {
-        free(qs), free(hoff), free(self), free(own_ts);
+    int64_t *own_ts = mode != CANDS_READ ? malloc(n * sizeof *own_ts) : NULL;
+    own_terms_t own = {.items = items, .ts = own_ts};
+    if (mode == CANDS_DETACHED) {
+        size_t cap = n * NW_FP_MAX_TERMS + 1;
+        own.post = malloc(cap * sizeof *own.post);
+        nw_keyidx_t *tmp = malloc(cap * sizeof *tmp);
+        for (size_t i = 0; own.post && tmp && i < n; i++)
+            for (int j = 0; j < items[i].fp->n_terms; j++)
+                own.post[own.n++] = (nw_keyidx_t){(int64_t)items[i].fp->terms[j].hash,
+                                                  (uint32_t)(i * NW_FP_MAX_TERMS + (size_t)j)};
+        if (own.post && tmp)
+            nw_keyidx_sort(own.post, own.n, tmp);
+        free(tmp);
+        if (!tmp) {
+            free(own.post);
+            own.post = NULL;
+        }
+    }
+    if (!qs || !hoff || !self || (mode != CANDS_READ && !own_ts) ||
+        (mode == CANDS_DETACHED && !own.post)) {
+        free(qs), free(hoff), free(self), free(own_ts), free(own.post);
         return oom(out, err);
     }
     size_t nq = 0;
-    double now = (double)time(NULL);
+    double now = sb->now;
     for (size_t i = 0; i < n; i++) {
         self[i] = (pkidx_t){items[i].meta.version_pk, i};
         if (own_ts)
@@ -751,15 +888,15 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     }
     qsort(self, n, sizeof *self, cmp_pkidx);
 
-    size_t nqb = 0, nth = 0;
+    size_t nth = 0;
     double lo = 0, hi = 0;
     thit_t *th = NULL;
-    nw_keyidx_t *sorted = NULL;
-    qband_t *qb = band_keys(cfg, items, n, now, &nqb, &lo, &hi, &sorted);
+    qband_t *qb = band_keys(cfg, sb, &lo, &hi);
+    size_t nqb = sb->nbands;
     PGresult *rb = qb ? query_bands(conn, cfg, qb, nqb, lo, hi, err) : NULL;
-    bool stored = rb && (!store || nw_simw_copy_rows(conn, items, n, now, sorted, nqb, err));
-    free(sorted);
-    bool termed = stored && term_hits(conn, cfg, qs, nq, lo, hi, &th, &nth, out, err);
+    bool stored = rb && (mode != CANDS_COPY || nw_simindex_copy_batch(conn, sb, err));
+    bool termed = stored && term_hits(conn, cfg, qs, nq, lo, hi,
+                                      mode == CANDS_DETACHED ? &own : NULL, &th, &nth, out, err);
     hit_t *hits = NULL;
     bool grouped = termed && group_hits(rb, qb, nqb, own_ts, th, nth, qs, items, n, &hits, hoff);
     bool failed = !qb ? false : !termed;
@@ -768,6 +905,7 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     free(qs);
     free(th);
     free(own_ts);
+    free(own.post);
     if (!grouped) {
         free(hits), free(hoff), free(self);
         if (!failed)
@@ -809,9 +947,11 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
             pks[nv++] = pks[k];
 
     vers_t *vers = calloc(nv + 1, sizeof *vers);
-    PGresult *r = vers ? query_versions(conn, pks, nv, self, n, err) : NULL;
+    PGresult *r = vers ? query_versions(conn, pks, nv, self, n, mode == CANDS_DETACHED, err) : NULL;
     failed = vers && !r;
     bool ok = r && read_versions(r, items, self, n, pks, vers, nv, out);
+    if (ok && mode == CANDS_DETACHED)
+        own_versions(items, self, n, now, pks, vers, nv, out);
     PQclear(r);
     free(self);
     if (ok) {
@@ -848,30 +988,61 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     return true;
 }
 
-static bool find(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items, size_t n,
-                 bool store, nw_sim_cands_t *out, nw_err_t *err)
+static bool find(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_batch_t *sb,
+                 cands_mode_t mode, nw_sim_cands_t *out, nw_err_t *err)
 {
     memset(out, 0, sizeof *out);
-    if (n && !set_probes_only(conn, true, err))
+    if (sb->n && !set_probes_only(conn, true, err))
         return false;
-    if (!candidates(conn, cfg, items, n, store, out, err))
+    if (!candidates(conn, cfg, sb, mode, out, err))
         return false;
-    if (n && !set_probes_only(conn, false, err)) {
+    if (sb->n && !set_probes_only(conn, false, err)) {
         nw_simindex_cands_free(out);
         return false;
     }
     return true;
 }
 
+static bool find_items(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
+                       size_t n, cands_mode_t mode, nw_sim_cands_t *out, nw_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    nw_sim_batch_t sb;
+    if (!nw_sim_batch_init(&sb, items, n, (double)time(NULL), err))
+        return false;
+    bool ok = find(conn, cfg, &sb, mode, out, err);
+    nw_sim_batch_free(&sb);
+    return ok;
+}
+
 bool nw_simindex_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_item_t *items,
                             size_t n, nw_sim_cands_t *out, nw_err_t *err)
 {
-    return find(conn, cfg, items, n, false, out, err);
+    return find_items(conn, cfg, items, n, CANDS_READ, out, err);
 }
 
 bool nw_simindex_copy_candidates(PGconn *conn, const nw_simindex_cfg_t *cfg,
                                  const nw_sim_item_t *items, size_t n, nw_sim_cands_t *out,
                                  nw_err_t *err)
 {
-    return find(conn, cfg, items, n, true, out, err);
+    return find_items(conn, cfg, items, n, CANDS_COPY, out, err);
+}
+
+bool nw_simindex_read_candidates(PGconn *reader, const nw_simindex_cfg_t *cfg,
+                                 const nw_sim_batch_t *b, nw_sim_cands_t *out, nw_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    PGresult *r = PQexec(reader, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    bool ok = nw_simw_ok(reader, r, PGRES_COMMAND_OK, "candidate read", err);
+    PQclear(r);
+    if (!ok)
+        return false;
+    ok = find(reader, cfg, b, CANDS_DETACHED, out, err);
+    r = PQexec(reader, ok ? "COMMIT" : "ROLLBACK");
+    if (ok && !nw_simw_ok(reader, r, PGRES_COMMAND_OK, "candidate read", err)) {
+        nw_simindex_cands_free(out);
+        ok = false;
+    }
+    PQclear(r);
+    return ok;
 }

@@ -621,6 +621,114 @@ static void test_copy_candidates_same(void **state)
     PQfinish(c);
 }
 
+/* Item i's candidates' metadata as text. */
+static void cands_meta_text(const nw_sim_cands_t *c, size_t i, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t k = c->off[i]; k < c->off[i + 1] && len + 256 < cap; k++) {
+        const nw_link_meta_t *m = &c->cand[k].meta;
+        len += (size_t)snprintf(
+            buf + len, cap - len, "%lld %lld %s %s %lld %s %lld %d;", (long long)m->version_pk,
+            (long long)m->story_pk, m->provider, m->story_id, (long long)m->versioncreated,
+            m->headline ? m->headline : "(null)", (long long)m->cluster_id, c->cand[k].fp->n_terms);
+    }
+}
+
+/* The store reads a batch's candidates on a second connection while the
+ * batch transaction COPYs its rows: that read sees none of them, and must
+ * still return exactly the candidates of nw_simindex_copy_candidates() (the
+ * batch's own band and term matches found in memory, its own postings
+ * merged into each term's capped newest ones, its own versions described
+ * from the items), with a cap that forces the merge to drop postings. */
+static void test_read_candidates_same(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *c = connect_db(), *reader = connect_db();
+    nw_err_t err;
+    enum { NS = 24, NB = 10 };
+    nw_fp_t fps[NF];
+    all_fixtures(fps);
+    int64_t s[NS + NB], v[NS + NB];
+    char id[32];
+    nw_sim_item_t stored[NS], batch[NB];
+    exec_ok(c, "BEGIN");           /* committed: the reader must see them */
+    for (int i = 0; i < NS; i++) { /* every 10 hours from 5 days before T */
+        snprintf(id, sizeof id, "rc-%d", i);
+        add_version(c, "ap", id, &s[i], &v[i]);
+        stored[i] = sim_item(&fps[i % NF], s[i], v[i], "ap", strdup(id), T - 5 * 86400 + i * 36000);
+    }
+    exec_ok(c, "UPDATE stories SET cluster_id = story_pk + 7 WHERE story_id LIKE 'rc-%'");
+    assert_true(nw_simindex_insert(c, stored, NS, &err));
+    exec_ok(c, "COMMIT");
+    exec_ok(c, "BEGIN");           /* the batch: rolled back at the end */
+    for (int i = 0; i < NB; i++) { /* items i and i + 8 are twins; 9 is 4 days after 1 */
+        snprintf(id, sizeof id, "rc-batch-%d", i);
+        add_version(c, "afp", id, &s[NS + i], &v[NS + i]);
+        int64_t t = i == NB - 1 ? T + 4 * 86400 : T + i * 600;
+        batch[i] = sim_item(&fps[i % NF], s[NS + i], v[NS + i], "afp", strdup(id), t);
+        batch[i].meta.headline = i % 3 ? "A batch headline" : NULL;
+        batch[i].meta.cluster_id = i < 5 ? s[NS + i] : 0; /* what its story row holds */
+    }
+    exec_ok(c, "UPDATE stories SET cluster_id = story_pk WHERE story_id IN ('rc-batch-0',"
+               " 'rc-batch-1', 'rc-batch-2', 'rc-batch-3', 'rc-batch-4')");
+    int64_t v0 = v[NS], v1 = v[NS + NB - 1];
+    for (int cap = 3; cap <= 32; cap += 29) {
+        nw_simindex_cfg_t cfg;
+        nw_simindex_cfg_default(&cfg);
+        cfg.term_postings_cap = cap;
+        nw_sim_cands_t a, b;
+        exec_ok(c, "SAVEPOINT one");
+        assert_true(nw_simindex_copy_candidates(c, &cfg, batch, NB, &a, &err));
+        char *rows_a = index_rows(c, v0, v1);
+        exec_ok(c, "ROLLBACK TO SAVEPOINT one");
+        nw_sim_batch_t sb;
+        assert_true(nw_sim_batch_init(&sb, batch, NB, (double)time(NULL), &err));
+        assert_true(
+            nw_simindex_copy_batch(c, &sb, &err)); /* uncommitted: the reader cannot see it */
+        assert_true(nw_simindex_read_candidates(reader, &cfg, &sb, &b, &err));
+        char *rows_b = index_rows(c, v0, v1);
+        assert_true(strlen(rows_a) > 1000);
+        assert_string_equal(rows_b, rows_a);
+        exec_ok(c, "ROLLBACK TO SAVEPOINT one");
+        size_t own_band = 0, own_term = 0;
+        for (size_t i = 0; i < NB; i++) {
+            char ta[8192], tb[8192];
+            cands_text(&a, i, ta, sizeof ta);
+            cands_text(&b, i, tb, sizeof tb);
+            assert_string_equal(tb, ta);
+            cands_meta_text(&a, i, ta, sizeof ta);
+            cands_meta_text(&b, i, tb, sizeof tb);
+            assert_string_equal(tb, ta);
+            for (size_t k = a.off[i]; k < a.off[i + 1]; k++) {
+                bool own = a.cand[k].meta.version_pk >= v0 && a.cand[k].meta.version_pk <= v1;
+                own_band += own && a.via_band[k];
+                own_term += own && a.term_score[k] > 0;
+            }
+        }
+        assert_true(own_band >= 4); /* twins found each other by their bands */
+        assert_true(own_term >= 4); /* and the batch's items by their terms */
+        assert_true(b.n > 20);
+        assert_int_equal(b.term_reads, a.term_reads);
+        assert_int_equal(b.term_rereads, a.term_rereads);
+        if (cap == 3)
+            assert_true(a.term_rereads > 0);
+        nw_simindex_cands_free(&a);
+        nw_simindex_cands_free(&b);
+        nw_sim_batch_free(&sb);
+        free(rows_a);
+        free(rows_b);
+    }
+    exec_ok(c, "ROLLBACK");
+    for (int i = 0; i < NS; i++)
+        free((char *)stored[i].meta.story_id);
+    for (int i = 0; i < NB; i++)
+        free((char *)batch[i].meta.story_id);
+    PQfinish(reader);
+    PQfinish(c);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -648,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_copy_same_rows),
         cmocka_unit_test(test_term_reads_grouped),
         cmocka_unit_test(test_copy_candidates_same),
+        cmocka_unit_test(test_read_candidates_same),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
