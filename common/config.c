@@ -58,6 +58,9 @@ static const cfg_def_t defs[] = {
      "hours back in which near-duplicates and related stories are searched"},
     {"related.top.k", CFG_INT, "10", 0, 100, OFF(related_top_k), false,
      "most related-story links per event"},
+    {"pg.read.connection", CFG_BOOL, "true", 0, 0, OFF(pg_read_connection), false,
+     "a second PostgreSQL connection per replica reads each batch's similarity candidates "
+     "while the first writes the batch's rows (false: one connection, in turn)"},
     {"http.addr", CFG_STR, "127.0.0.1:8080", 0, 0, OFF(http_addr), false,
      "address of the /metrics, /healthz and /readyz endpoint (empty = off)"},
     {"log.level", CFG_STR, "info", 0, 0, OFF(log_level), false, "debug, info, warn or error"},

@@ -45,6 +45,7 @@ typedef struct nw_config {
     long outbox_sweep_s;       /* outbox.sweep.s: republish unsent events older than this */
     long similarity_window_h;  /* similarity.window.h: candidate window */
     long related_top_k;        /* related.top.k: related links per event */
+    int pg_read_connection;    /* pg.read.connection: candidate reads beside the batch (0, 1) */
     char *http_addr;           /* http.addr: host:port of /metrics, /healthz, /readyz ("" = off) */
     char *log_level;           /* log.level */
     char *replica_id;          /* replica.id: names this replica in dead letters and logs */

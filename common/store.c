@@ -53,6 +53,7 @@ void nw_store_close(nw_store_t *st)
     if (!st)
         return;
     PQfinish(st->conn);
+    PQfinish(st->reader);
     nw_fp_ctx_free(st->fp_ctx);
     nw_simidf_free(st->idf);
     free(st->dsn);
@@ -66,7 +67,33 @@ bool nw_store_reconnect(nw_store_t *st, nw_err_t *err)
         return false;
     PQfinish(st->conn);
     st->conn = c;
+    nw_store_reader_reset(st);
     return true;
+}
+
+PGconn *nw_store_reader(nw_store_t *st)
+{
+    if (st->reader && PQstatus(st->reader) == CONNECTION_OK)
+        return st->reader;
+    nw_store_reader_reset(st);
+    time_t now = time(NULL);
+    if (now < st->reader_retry_at)
+        return NULL;
+    nw_err_t err;
+    st->reader = connect_db(st->dsn, &err);
+    if (!st->reader) {
+        nw_log_warn("no second connection for the candidate reads: for now they run in the"
+                    " batch transaction, before its COPY",
+                    NW_LS("reason", err.msg));
+        st->reader_retry_at = now + 10;
+    }
+    return st->reader;
+}
+
+void nw_store_reader_reset(nw_store_t *st)
+{
+    PQfinish(st->reader);
+    st->reader = NULL;
 }
 
 bool nw_store_ping(nw_store_t *st)
@@ -96,6 +123,9 @@ void nw_store_set_opts(nw_store_t *st, const nw_store_opts_t *opts)
     if (opts->related_top_k >= 0)
         st->link_cfg.top_k_related = opts->related_top_k;
     st->event_max_bytes = opts->event_max_bytes;
+    st->one_connection = opts->one_connection;
+    if (st->one_connection)
+        nw_store_reader_reset(st);
 }
 
 void nw_store_set_join(nw_store_t *st, nw_store_join_fn join)

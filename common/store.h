@@ -60,6 +60,8 @@ typedef struct nw_store_opts {
     int window_h;        /* candidates within this many hours of an item (72) */
     int related_top_k;   /* related links per item (10) */
     long event_max_bytes;/* events larger than this carry a stub of their item (0 = no limit) */
+    bool one_connection; /* candidate reads in the batch transaction, not on a second
+                            connection beside it (store_write.c) */
 } nw_store_opts_t;
 
 typedef struct nw_store_stats {

@@ -5,6 +5,8 @@
 #ifndef NW_STORE_INTERNAL_H
 #define NW_STORE_INTERNAL_H
 
+#include <time.h>
+
 #include "fingerprint.h"
 #include "link.h"
 #include "simindex.h"
@@ -12,6 +14,9 @@
 
 struct nw_store {
     PGconn *conn;
+    PGconn *reader;         /* the batch's candidate reads (store_write.c); NULL until needed */
+    bool one_connection;    /* no reader: nw_store_opts_t */
+    time_t reader_retry_at; /* after a failed connect, not before this */
     char *dsn;
     nw_store_stats_t stats;
     /* similarity */
@@ -33,6 +38,12 @@ struct nw_store {
  * cost ~200 MB of scratch memory to fingerprint). */
 #define NW_STORE_FP_TEXT (256u * 1024u)
 bool nw_store_fingerprint(nw_store_t *st, const nw_item_t *it, nw_fp_t *out, nw_err_t *err);
+
+/* The second connection, for reads outside the batch transaction, opened
+ * if needed; NULL when it cannot be (logged; tried again 10 s later). */
+PGconn *nw_store_reader(nw_store_t *st);
+/* Close it after an error: the next nw_store_reader() opens a new one. */
+void nw_store_reader_reset(nw_store_t *st);
 
 /* One attempt at recs[0..n) in one transaction (store_batch.c). fps[i] is
  * the fingerprint of recs[i]. */

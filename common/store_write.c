@@ -2,15 +2,18 @@
  * What the batch transaction writes for its new versions, in an order that
  * keeps every statement a single round trip:
  *   ids from the sequences; each version's fate (story state machine);
- *   new stories (COPY); the similarity step (fingerprints, bands, terms,
- *   candidates) under one advisory lock; version rows (COPY, streamed; each
+ *   new stories (COPY); the similarity step under one advisory lock (the
+ *   fingerprint, band and term rows COPYed while a second connection reads
+ *   the candidates); version rows (COPY, streamed; each
  *   version's links and its new story's cluster chosen as its row is
  *   built); outbox events (COPY); updates of existing stories; kills;
  *   links (COPY).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "pg.h"
@@ -21,8 +24,9 @@
  * first one's items, so two near-identical items stored at the same moment
  * are still linked. A lock per LSH band key would serialize less, but a
  * batch of 500 items holds 24,000 band keys, far beyond PostgreSQL's lock
- * table (max_locks_per_transaction). The step is short: the heavy COPY of
- * the version rows happens outside it. */
+ * table (max_locks_per_transaction). Taken after the batch's story rows
+ * are locked (store_batch.c, load_stories) and held until commit: batches
+ * with new versions write one after the other from here on. */
 #define SIM_LOCK_KEY "7234092331209"
 
 static bool is_kill(const nw_item_t *it)
@@ -252,6 +256,56 @@ static const char *first_version_kind(const nw_link_t *l)
     }
 }
 
+/* The candidate read of a batch on the store's second connection. */
+typedef struct sim_read {
+    PGconn *reader;
+    const nw_simindex_cfg_t *cfg;
+    const nw_sim_batch_t *sb;
+    nw_sim_cands_t *out;
+    nw_err_t err;
+    bool ok;
+} sim_read_t;
+
+static void *read_candidates(void *arg)
+{
+    sim_read_t *r = arg;
+    r->ok = nw_simindex_read_candidates(r->reader, r->cfg, r->sb, r->out, &r->err);
+    return NULL;
+}
+
+/* The batch's similarity rows are COPYed here while a thread reads their
+ * candidates on the second connection, so PostgreSQL runs the reads beside
+ * the COPY rather than before and after it (one connection: bands, COPY,
+ * terms, versions in turn). The read starts after the lock was granted, so
+ * it sees every batch committed before; it cannot see this batch's rows and
+ * finds them in memory (nw_simindex_read_candidates). */
+static bool copy_and_read(batch_t *b, PGconn *reader, const nw_sim_item_t *items, size_t m,
+                          nw_err_t *err)
+{
+    nw_store_t *st = b->st;
+    nw_sim_batch_t sb;
+    if (!nw_sim_batch_init(&sb, items, m, (double)time(NULL), err))
+        return false;
+    sim_read_t rd = {.reader = reader, .cfg = &st->sim_cfg, .sb = &sb, .out = &b->cands};
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, read_candidates, &rd) == 0;
+    if (!threaded) /* the read does not need the COPY: one after the other then */
+        read_candidates(&rd);
+    bool copied = nw_simindex_copy_batch(st->conn, &sb, err);
+    if (threaded)
+        pthread_join(th, NULL);
+    nw_sim_batch_free(&sb);
+    if (!rd.ok) {
+        if (copied)
+            *err = rd.err;
+        if (PQstatus(reader) != CONNECTION_OK || PQtransactionStatus(reader) != PQTRANS_IDLE)
+            nw_store_reader_reset(st);
+    } else if (!copied) {
+        nw_simindex_cands_free(&b->cands);
+    }
+    return copied && rd.ok;
+}
+
 /* Fingerprints, bands and terms of the new versions, and their candidates
  * (the links worth keeping are chosen later, a version at a time: rank). */
 static bool similarity(batch_t *b, nw_err_t *err)
@@ -259,16 +313,24 @@ static bool similarity(batch_t *b, nw_err_t *err)
     nw_store_t *st = b->st;
     size_t m = 0;
     nw_sim_item_t *items = malloc((b->n + 1) * sizeof *items);
-    for (size_t i = 0; i < b->n; i++)
-        if (b->rs[i].is_new)
-            items[m++] = (nw_sim_item_t){.fp = &b->fps[i], .meta = meta_of(b, i)};
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->rs[i].is_new)
+            continue;
+        items[m] = (nw_sim_item_t){.fp = &b->fps[i], .meta = meta_of(b, i)};
+        /* what its story row holds now: a new story's own id (decide) */
+        items[m++].meta.cluster_id = b->stories[b->rec_story[i]].cluster_id;
+    }
     bool ok = true;
     if (m > 0) {
         PGresult *r = nw_pg_query(st->conn, "SELECT pg_advisory_xact_lock(" SIM_LOCK_KEY ")", 0,
                                   NULL, PGRES_TUPLES_OK, "similarity lock", err);
         ok = r != NULL;
         PQclear(r);
-        ok = ok && nw_simindex_copy_candidates(st->conn, &st->sim_cfg, items, m, &b->cands, err);
+        PGconn *reader = ok && !st->one_connection ? nw_store_reader(st) : NULL;
+        if (ok && reader)
+            ok = copy_and_read(b, reader, items, m, err);
+        else if (ok)
+            ok = nw_simindex_copy_candidates(st->conn, &st->sim_cfg, items, m, &b->cands, err);
     }
     free(items);
     return ok;

@@ -505,6 +505,7 @@ static int start(app_t *app)
     nw_telemetry_db_ok();
     nw_store_opts_t opts = {.window_h = (int)cfg->similarity_window_h,
                             .related_top_k = (int)cfg->related_top_k,
+                            .one_connection = cfg->pg_read_connection == 0,
                             .event_max_bytes = cfg->event_max_bytes};
     nw_store_set_opts(app->store, &opts);
     nw_store_set_join(app->store, join_halves);

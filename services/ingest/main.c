@@ -34,11 +34,14 @@
 #include "migrate.h"
 #include "store.h"
 
+/* clang-format off */
 static const char *const settings[] = {
     "kafka.brokers", "pg.dsn", "group.id", "client.id", "topic.raw", "topic.enriched",
-    "topic.dlq", "batch.size", "batch.max.bytes", "event.max.bytes", "batch.wait.ms", "shutdown.timeout.ms", "retry.max.ms",
-    "outbox.sweep.s", "similarity.window.h", "related.top.k", "http.addr", "log.level",
-    "replica.id", "migrations.dir", "test.hook", NULL};
+    "topic.dlq", "batch.size", "batch.max.bytes", "event.max.bytes", "batch.wait.ms",
+    "shutdown.timeout.ms", "retry.max.ms", "outbox.sweep.s", "similarity.window.h",
+    "related.top.k", "pg.read.connection", "http.addr", "log.level", "replica.id",
+    "migrations.dir", "test.hook", NULL};
+/* clang-format on */
 
 static volatile sig_atomic_t stop_requested;
 /* Set once the loop returned: the watchdog ends and is joined, so nothing of

@@ -165,6 +165,56 @@ def test_versions_duplicates_rewrites_related_clusters(env, tmp_path):
     env.stop(p)
 
 
+@pytest.mark.parametrize("read_connection", ["true", "false"])
+def test_one_batch_links_its_own_items(env, tmp_path, read_connection):
+    """The first four stories above sent at once, so that one batch stores
+    them together. With pg.read.connection (the default) a second connection
+    reads the batch's candidates while the first writes its rows, so it
+    cannot see them and matches the batch's own items in memory; without it
+    they are read back in the batch transaction. Either way: the copy is a
+    duplicate of the first story, the rewrite an update of it, AFP's story
+    related, and all four one cluster."""
+    p = env.start_ingest(NEWSWIRE_PG_READ_CONNECTION=read_connection,
+                         NEWSWIRE_BATCH_WAIT_MS="3000")
+    wait_log(p, lambda l: l.get("msg") == "partitions assigned")
+    head = "Floodwaters force 1,500 from homes as Millbrook River crests"
+    rtr = story("reuters", "L8N3FLOOD1")
+    files = [
+        write(tmp_path, "1.xml", payload(rtr, 0, "new", FLOOD, 610, head)),
+        write(tmp_path, "2.xml", payload(story("reuters", "L8N3FLOOD2"), 0, "new", FLOOD, 612, head)),
+        write(tmp_path, "3.xml", payload(story("reuters", "L8N3FLOOD3"), 0, "new",
+                                          FLOOD + FLOOD_MORE, 700, "UPDATE 1-" + head)),
+        write(tmp_path, "4.xml", payload(story("afp", "TX-PAR-FLD01", slug="US-weather-flood"), 0,
+                                          "new", FLOOD_OTHER_AGENCY, 640,
+                                          "Oregon flood forces 1,500 from their homes")),
+    ]
+    env.feed(*files)
+    ev = events_of(env, 4)
+    batches = [l for l in nwlib.log_lines(p) if l.get("msg") == "batch done"]
+    assert [b["messages"] for b in batches] == [4]  # one batch: its items found each other
+    newswire_conns = env.sql("SELECT count(*) FROM pg_stat_activity"
+                             " WHERE datname = current_database() AND application_name = 'newswire'")
+    assert newswire_conns == [(2 if read_connection == "true" else 1,)]
+
+    first = one(ev, story_id="tag:reuters.com,2026:newsml_L8N3FLOOD1")
+    assert first["kind"] == "new"
+    dup = one(ev, story_id="tag:reuters.com,2026:newsml_L8N3FLOOD2")
+    assert dup["kind"] == "duplicate"
+    assert dup["links"][0]["relation"] == "duplicate_of"
+    assert dup["links"][0]["story_id"] == first["story_id"]
+    upd = one(ev, story_id="tag:reuters.com,2026:newsml_L8N3FLOOD3")
+    assert upd["kind"] == "update_of", upd["links"]
+    assert upd["links"][0]["story_id"] in (first["story_id"], dup["story_id"])
+    other = one(ev, provider="afp")
+    assert other["kind"] == "new"
+    rel = [l for l in other["links"] if l["relation"] == "related"]
+    assert {l["story_id"] for l in rel} & {first["story_id"], dup["story_id"], upd["story_id"]}
+    cluster = min(e["story_pk"] for e in (first, dup, upd, other))
+    assert {e["cluster_id"] for e in (first, dup, upd, other)} == {cluster}
+    assert env.sql("SELECT DISTINCT cluster_id FROM stories") == [(cluster,)]
+    env.stop(p)
+
+
 def test_templated_briefs_of_different_companies_are_not_duplicates(env, tmp_path):
     p = env.start_ingest()
     wait_log(p, lambda l: l.get("msg") == "partitions assigned")
