@@ -148,23 +148,31 @@ bool nw_simindex_copy(PGconn *conn, const nw_sim_item_t *items, size_t n, nw_err
     return ok;
 }
 
-bool nw_simindex_copy_batch(PGconn *conn, const nw_sim_batch_t *b, nw_err_t *err)
-{
-    return nw_simw_copy_rows(conn, b->items, b->n, b->now, b->bands, b->nbands, err);
-}
-
 bool nw_sim_batch_init(nw_sim_batch_t *b, const nw_sim_item_t *items, size_t n, double now,
                        nw_err_t *err)
 {
     *b = (nw_sim_batch_t){.items = items, .n = n, .now = now};
-    b->bands = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *b->bands);
-    nw_keyidx_t *tmp = malloc((n * NW_FP_MAX_KEYS + 1) * sizeof *tmp);
-    if (!b->bands || !tmp) {
-        free(b->bands), free(tmp);
-        b->bands = NULL;
-        return nw_err_set(err, NW_ERR_FATAL, "oom", "simindex: band keys: out of memory");
+    size_t nk = n * NW_FP_MAX_KEYS + 1, nt = n * NW_FP_MAX_TERMS + 1;
+    b->bands = malloc(nk * sizeof *b->bands);
+    b->terms = malloc(nt * sizeof *b->terms);
+    nw_keyidx_t *tmp = malloc((nk > nt ? nk : nt) * sizeof *tmp);
+    if (!b->bands || !b->terms || !tmp) {
+        free(tmp);
+        nw_sim_batch_free(b);
+        return nw_err_set(err, NW_ERR_FATAL, "oom", "simindex: band and term keys: out of memory");
     }
-    b->nbands = nw_simw_band_keys(items, n, b->bands, tmp);
+    for (size_t i = 0; i < n; i++) {
+        const nw_fp_t *fp = items[i].fp;
+        uint64_t keys[NW_FP_MAX_KEYS];
+        size_t nkeys = nw_fp_band_keys(fp, keys);
+        for (size_t j = 0; j < nkeys; j++)
+            b->bands[b->nbands++] = (nw_keyidx_t){(int64_t)keys[j], (uint32_t)i};
+        for (int j = 0; j < fp->n_terms; j++)
+            b->terms[b->nterms++] = (nw_keyidx_t){(int64_t)fp->terms[j].hash,
+                                                  (uint32_t)(i * NW_FP_MAX_TERMS + (size_t)j)};
+    }
+    nw_keyidx_sort(b->bands, b->nbands, tmp);
+    nw_keyidx_sort(b->terms, b->nterms, tmp);
     free(tmp);
     return true;
 }
@@ -172,52 +180,38 @@ bool nw_sim_batch_init(nw_sim_batch_t *b, const nw_sim_item_t *items, size_t n, 
 void nw_sim_batch_free(nw_sim_batch_t *b)
 {
     free(b->bands);
-    b->bands = NULL;
+    free(b->terms);
+    b->bands = b->terms = NULL;
 }
 
-size_t nw_simw_band_keys(const nw_sim_item_t *items, size_t n, nw_keyidx_t *out, nw_keyidx_t *tmp)
+bool nw_simindex_copy_batch(PGconn *conn, const nw_sim_batch_t *b, nw_err_t *err)
 {
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t keys[NW_FP_MAX_KEYS];
-        size_t nkeys = nw_fp_band_keys(items[i].fp, keys);
-        for (size_t j = 0; j < nkeys; j++)
-            out[m++] = (nw_keyidx_t){(int64_t)keys[j], (uint32_t)i};
-    }
-    nw_keyidx_sort(out, m, tmp);
-    return m;
-}
-
-bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, double now,
-                       const nw_keyidx_t *bands, size_t nbands, nw_err_t *err)
-{
+    const nw_sim_item_t *items = b->items;
+    size_t n = b->n;
     if (!n)
         return true;
     nw_copybuf_t fb, bb, tb;
     nw_copy_init(&fb);
     nw_copy_init(&bb);
     nw_copy_init(&tb);
-    /* band rows (bands: sorted by key) and term rows as (term hash, item *
-     * terms + term), sorted by key: PostgreSQL then inserts them into the
-     * (bucket, ts) and (term_hash, ts) indexes in key order, a leaf page after
-     * the other (about a fifth cheaper than in item order); equal keys stay in
-     * item order, so the heap order among them is what it was */
-    size_t cap = n * NW_FP_MAX_TERMS + 1;
-    nw_keyidx_t *tk = malloc(cap * sizeof *tk), *tmp = malloc(cap * sizeof *tmp);
+    /* band and term rows in the batch's key order (b->bands, b->terms):
+     * PostgreSQL then inserts them into the (bucket, ts) and (term_hash, ts)
+     * indexes a leaf page after the other (about a fifth cheaper than in item
+     * order); equal keys stay in item order, so the heap order among them is
+     * what it was */
     int64_t *us = malloc(n * sizeof *us);
     uint8_t *ser = malloc(NW_FP_SER_MAX);
-    if (!ser || !tk || !tmp || !us) {
-        free(ser), free(tk), free(tmp), free(us);
+    if (!ser || !us) {
+        free(ser), free(us);
         nw_copy_free(&fb);
         nw_copy_free(&bb);
         nw_copy_free(&tb);
         return nw_err_set(err, NW_ERR_FATAL, "oom", "similarity rows: out of memory");
     }
-    size_t nt = 0;
     for (size_t i = 0; i < n; i++) {
         const nw_sim_item_t *it = &items[i];
         const nw_fp_t *fp = it->fp;
-        us[i] = nw_simw_item_us(it, now);
+        us[i] = nw_simw_item_us(it, b->now);
         nw_copy_row(&fb, 10);
         nw_copy_int8(&fb, it->meta.version_pk);
         nw_copy_int8(&fb, it->meta.story_pk);
@@ -229,27 +223,24 @@ bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, doubl
         nw_copy_int8(&fb, (int64_t)fp->simhash);
         nw_copy_int4(&fb, (int32_t)fp->n_shingles);
         nw_copy_bytes(&fb, ser, nw_fp_serialize(fp, ser, NW_FP_SER_MAX));
-        for (int j = 0; j < fp->n_terms; j++)
-            tk[nt++] = (nw_keyidx_t){(int64_t)fp->terms[j].hash,
-                                     (uint32_t)(i * NW_FP_MAX_TERMS + (size_t)j)};
     }
-    nw_keyidx_sort(tk, nt, tmp);
-    for (size_t j = 0; j < nbands; j++) {
-        const nw_sim_item_t *it = &items[bands[j].idx];
+    for (size_t j = 0; j < b->nbands; j++) {
+        const nw_keyidx_t *k = &b->bands[j];
         nw_copy_row(&bb, 3);
-        nw_copy_int8(&bb, bands[j].key);
-        nw_copy_int8(&bb, it->meta.version_pk);
-        nw_copy_time_us(&bb, us[bands[j].idx]);
+        nw_copy_int8(&bb, k->key);
+        nw_copy_int8(&bb, items[k->idx].meta.version_pk);
+        nw_copy_time_us(&bb, us[k->idx]);
     }
-    for (size_t j = 0; j < nt; j++) {
-        size_t i = tk[j].idx / NW_FP_MAX_TERMS, t = tk[j].idx % NW_FP_MAX_TERMS;
+    for (size_t j = 0; j < b->nterms; j++) {
+        const nw_keyidx_t *k = &b->terms[j];
+        size_t i = k->idx / NW_FP_MAX_TERMS, t = k->idx % NW_FP_MAX_TERMS;
         nw_copy_row(&tb, 4);
-        nw_copy_int8(&tb, tk[j].key);
+        nw_copy_int8(&tb, k->key);
         nw_copy_int8(&tb, items[i].meta.version_pk);
         nw_copy_float4(&tb, items[i].fp->terms[t].w);
         nw_copy_time_us(&tb, us[i]);
     }
-    free(ser), free(tk), free(tmp), free(us);
+    free(ser), free(us);
     bool ok = nw_pg_copy(conn,
                          "sim_fingerprints (version_pk, story_pk, provider, story_id,"
                          " versioncreated, headline, content_hash, simhash, n_shingles, fp)",

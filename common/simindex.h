@@ -118,15 +118,18 @@ void nw_simindex_cands_free(nw_sim_cands_t *c);
  * transaction's connection (nw_simindex_copy_batch) while its candidates are
  * read on a second connection (nw_simindex_read_candidates), so PostgreSQL
  * runs the reads on the other core during the COPY instead of before and
- * after it. A batch holds what both use: the band keys, computed once, and
- * the time items without versioncreated are indexed under (both sides must
- * agree on it). */
+ * after it. A batch holds what both use: the band keys and term postings,
+ * sorted once (the COPY writes its rows in that order, the read matches the
+ * batch's own items through them), and the time items without
+ * versioncreated are indexed under (both sides must agree on it). */
 typedef struct nw_sim_batch {
     const nw_sim_item_t *items; /* borrowed */
     size_t n;
     double now;
     nw_keyidx_t *bands; /* (band key, item), sorted by key, then item */
     size_t nbands;
+    nw_keyidx_t *terms; /* (term hash, item * NW_FP_MAX_TERMS + term index), sorted so */
+    size_t nterms;
 } nw_sim_batch_t;
 
 bool nw_sim_batch_init(nw_sim_batch_t *b, const nw_sim_item_t *items, size_t n, double now,

@@ -343,9 +343,10 @@ static bool read_probe(const PGresult *r, size_t n, posting_t **pool, size_t *of
 
 /* A detached read's view of the batch's own term postings, which the
  * index does not hold yet: every term of every item as (term hash, item *
- * NW_FP_MAX_TERMS + term index), sorted by term, then item. */
+ * NW_FP_MAX_TERMS + term index), sorted by term, then item (the batch's
+ * terms, nw_sim_batch_t). */
 typedef struct own_terms {
-    nw_keyidx_t *post;
+    const nw_keyidx_t *post;
     size_t n;
     const nw_sim_item_t *items;
     const int64_t *ts; /* the items' stored times */
@@ -821,7 +822,7 @@ static bool set_probes_only(PGconn *conn, bool on, nw_err_t *err)
 
 /* How the batch's own rows relate to the read:
  *   READ      they are stored already (or not wanted);
- *   COPY      they are written here (nw_simw_copy_rows) after statement 1a,
+ *   COPY      they are written here (nw_simindex_copy_batch) after statement 1a,
  *             which then need not read them back, and before 1b and 2, which
  *             find them as before;
  *   DETACHED  another connection writes them; the read never sees them, and
@@ -850,26 +851,9 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     size_t *hoff = calloc(n + 1, sizeof *hoff);
     pkidx_t *self = malloc(n * sizeof *self);
     int64_t *own_ts = mode != CANDS_READ ? malloc(n * sizeof *own_ts) : NULL;
-    own_terms_t own = {.items = items, .ts = own_ts};
-    if (mode == CANDS_DETACHED) {
-        size_t cap = n * NW_FP_MAX_TERMS + 1;
-        own.post = malloc(cap * sizeof *own.post);
-        nw_keyidx_t *tmp = malloc(cap * sizeof *tmp);
-        for (size_t i = 0; own.post && tmp && i < n; i++)
-            for (int j = 0; j < items[i].fp->n_terms; j++)
-                own.post[own.n++] = (nw_keyidx_t){(int64_t)items[i].fp->terms[j].hash,
-                                                  (uint32_t)(i * NW_FP_MAX_TERMS + (size_t)j)};
-        if (own.post && tmp)
-            nw_keyidx_sort(own.post, own.n, tmp);
-        free(tmp);
-        if (!tmp) {
-            free(own.post);
-            own.post = NULL;
-        }
-    }
-    if (!qs || !hoff || !self || (mode != CANDS_READ && !own_ts) ||
-        (mode == CANDS_DETACHED && !own.post)) {
-        free(qs), free(hoff), free(self), free(own_ts), free(own.post);
+    own_terms_t own = {.post = sb->terms, .n = sb->nterms, .items = items, .ts = own_ts};
+    if (!qs || !hoff || !self || (mode != CANDS_READ && !own_ts)) {
+        free(qs), free(hoff), free(self), free(own_ts);
         return oom(out, err);
     }
     size_t nq = 0;
@@ -905,7 +889,6 @@ static bool candidates(PGconn *conn, const nw_simindex_cfg_t *cfg, const nw_sim_
     free(qs);
     free(th);
     free(own_ts);
-    free(own.post);
     if (!grouped) {
         free(hits), free(hoff), free(self);
         if (!failed)

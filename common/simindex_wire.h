@@ -15,7 +15,6 @@
 
 #include "err.h"
 #include "pg.h"
-#include "radix.h"
 #include "simindex.h"
 
 #define NW_OID_BOOL 16
@@ -111,15 +110,5 @@ static inline int64_t nw_simw_stored_ts(const nw_sim_item_t *it, double now)
 {
     return nw_simw_item_us(it, now) - NW_PG_EPOCH_UNIX_S * 1000000LL;
 }
-
-/* The items' band keys as (key, item index), sorted by key, then item
- * (simindex.c): out and tmp have room for n * NW_FP_MAX_KEYS. Returns the
- * count. The batch's probe and its COPY of band rows share them. */
-size_t nw_simw_band_keys(const nw_sim_item_t *items, size_t n, nw_keyidx_t *out, nw_keyidx_t *tmp);
-
-/* nw_simindex_copy() with the items' time for "now" given and their band keys
- * from nw_simw_band_keys (simindex.c). */
-bool nw_simw_copy_rows(PGconn *conn, const nw_sim_item_t *items, size_t n, double now,
-                       const nw_keyidx_t *bands, size_t nbands, nw_err_t *err);
 
 #endif
