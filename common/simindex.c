@@ -333,12 +333,30 @@ static bool exec_int_param(PGconn *conn, const char *sql, int v, const char *wha
     return ok;
 }
 
-bool nw_simindex_maintain(PGconn *conn, int retention_days, nw_err_t *err)
+bool nw_simindex_maintain(PGconn *conn, nw_err_t *err)
 {
-    return exec_int_param(conn,
-                          "SELECT sim_ensure_partitions(now() - interval '7 days', now() + interval '28 days'),"
-                          " sim_prune(now() - make_interval(days => $1::int))",
-                          retention_days, "maintain", err);
+    PGresult *res = PQexec(conn, "SELECT sim_ensure_partitions(now() - interval '7 days',"
+                                 " now() + interval '28 days')");
+    bool ok = nw_simw_ok(conn, res, PGRES_TUPLES_OK, "maintain", err);
+    PQclear(res);
+    return ok;
+}
+
+bool nw_simindex_prune_step(PGconn *conn, int retention_days, int max_rows, long long *deleted,
+                            nw_err_t *err)
+{
+    char days[24], rows[24];
+    snprintf(days, sizeof days, "%d", retention_days);
+    snprintf(rows, sizeof rows, "%d", max_rows);
+    const char *vals[2] = {days, rows};
+    PGresult *res =
+        PQexecParams(conn, "SELECT sim_prune_step(now() - make_interval(days => $1::int), $2::int)",
+                     2, NULL, vals, NULL, NULL, 0);
+    bool ok = nw_simw_ok(conn, res, PGRES_TUPLES_OK, "prune", err);
+    if (ok)
+        *deleted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return ok;
 }
 
 bool nw_simindex_refresh_idf(PGconn *conn, int window_s, nw_err_t *err)

@@ -180,9 +180,16 @@ bool nw_simindex_process(PGconn *conn, const nw_simindex_cfg_t *scfg, const nw_l
 void nw_sim_result_free(nw_sim_result_t *r);
 
 /* Maintenance, outside the batch transaction (own transaction or autocommit):
- * create the weekly partitions from a week back to four weeks ahead, and drop
- * those older than retention_days (> window; 30 is a fair default). */
-bool nw_simindex_maintain(PGconn *conn, int retention_days, nw_err_t *err);
+ * create the weekly partitions from a week back to four weeks ahead. */
+bool nw_simindex_maintain(PGconn *conn, nw_err_t *err);
+
+/* One bounded step of the pruning, in autocommit: drops the weekly partitions
+ * older than retention_days (> window; 30 is a fair default) and deletes at
+ * most max_rows expired rows from each table that is not partitioned by week,
+ * oldest first. *deleted is the number of rows deleted: fewer than max_rows
+ * means nothing expired is left. */
+bool nw_simindex_prune_step(PGconn *conn, int retention_days, int max_rows, long long *deleted,
+                            nw_err_t *err);
 
 /* Recompute the document frequencies behind the IDF over the last window_s
  * seconds of postings (hourly is plenty). */

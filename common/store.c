@@ -144,17 +144,59 @@ bool nw_store_migrate(nw_store_t *st, const char *dir, nw_err_t *err)
 
 #define HOUR_US (3600LL * 1000000LL)
 
+/* Expired rows deleted per step: ~0.1 s on the bench machine (bench/README.md). */
+#define PRUNE_STEP_ROWS 2000
+
+/* One bounded step of the similarity index's pruning: an archive older than
+ * the retention, or a long outage, expires a million rows at once, which in
+ * one statement held the batch connection for half a minute. */
+static bool prune_step(nw_store_t *st, nw_err_t *err)
+{
+    /* retention: four times the window, at least 30 days */
+    int days = st->sim_cfg.window_s * 4 / 86400;
+    long long deleted = 0;
+    if (!nw_simindex_prune_step(st->conn, days < 30 ? 30 : days, PRUNE_STEP_ROWS, &deleted, err)) {
+        st->prune.pending = false;
+        st->maintained_us = 0; /* all of it again at the next turn, a minute later */
+        return false;
+    }
+    st->parts_lo = st->parts_hi = 0; /* old weeks may be gone: check again */
+    st->prune.rows += deleted;
+    st->prune.steps++;
+    if (deleted >= PRUNE_STEP_ROWS) {
+        if (st->prune.steps == 1)
+            nw_log_info("pruning the similarity index in steps between batches",
+                        NW_LI("retention_days", days < 30 ? 30 : days),
+                        NW_LI("rows_per_step", PRUNE_STEP_ROWS));
+        return true;
+    }
+    st->prune.pending = false;
+    if (st->prune.rows > 0)
+        nw_log_info("similarity index pruned", NW_LI("rows", st->prune.rows),
+                    NW_LI("steps", st->prune.steps),
+                    NW_LD("seconds", (double)(nw_now_us() - st->prune.started_us) / 1e6));
+    return true;
+}
+
+bool nw_store_maintenance_pending(const nw_store_t *st)
+{
+    return st->prune.pending;
+}
+
 bool nw_store_maintain(nw_store_t *st, nw_err_t *err)
 {
     int64_t now = nw_now_us();
     if (!st->maintained_us || now - st->maintained_us > 24 * HOUR_US) {
-        /* retention: four times the window, at least 30 days */
-        int days = st->sim_cfg.window_s * 4 / 86400;
-        if (!nw_simindex_maintain(st->conn, days < 30 ? 30 : days, err))
+        if (!nw_simindex_maintain(st->conn, err))
             return false;
         st->maintained_us = now;
-        st->parts_lo = st->parts_hi = 0; /* old weeks may be gone: check again */
+        st->prune.pending = true;
+        st->prune.started_us = now;
+        st->prune.rows = 0;
+        st->prune.steps = 0;
     }
+    if (st->prune.pending && !prune_step(st, err))
+        return false;
     if (!st->idf_loaded_us || now - st->idf_loaded_us > HOUR_US) {
         if (!nw_simindex_refresh_idf(st->conn, st->sim_cfg.window_s, err))
             return false;

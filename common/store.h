@@ -99,9 +99,12 @@ void nw_store_set_opts(nw_store_t *st, const nw_store_opts_t *opts);
 void nw_store_set_join(nw_store_t *st, nw_store_join_fn join);
 
 /* Housekeeping outside the batch transaction, cheap to call often: creates
- * the similarity index's partitions and drops old ones (daily), refreshes
- * and reloads the term statistics (hourly). */
+ * the similarity index's partitions (daily) and prunes what is past its
+ * retention, one bounded step a call (~0.1 s) until nothing expired is left;
+ * refreshes and reloads the term statistics (hourly). */
 bool nw_store_maintain(nw_store_t *st, nw_err_t *err);
+/* True while the pruning has steps left: call nw_store_maintain again. */
+bool nw_store_maintenance_pending(const nw_store_t *st);
 const nw_store_stats_t *nw_store_stats(const nw_store_t *st);
 
 /* Apply the migrations of `dir` (see migrate.h). */

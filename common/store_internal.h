@@ -28,6 +28,12 @@ struct nw_store {
     int64_t idf_loaded_us;
     int64_t parts_lo, parts_hi;  /* item times whose weekly index partitions exist */
     int64_t maintained_us;
+    struct { /* the similarity index's pruning, in steps */
+        bool pending;
+        int64_t started_us;
+        long long rows;
+        int steps;
+    } prune;
     long event_max_bytes;      /* see nw_store_opts_t */
     /* AP halves */
     nw_store_join_fn join;

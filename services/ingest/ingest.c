@@ -469,11 +469,12 @@ static void test_hook_after_commit(app_t *app, size_t nevents)
         pause();
 }
 
-/* Similarity index partitions and term statistics (cheap when not due). */
+/* Similarity index partitions, pruning and term statistics (cheap when not
+ * due); while the pruning has steps left, one step each idle turn. */
 static void maintain(app_t *app)
 {
     int64_t now = nw_now_us();
-    if (now - app->last_maintain_us < 60000000LL)
+    if (now - app->last_maintain_us < 60000000LL && !nw_store_maintenance_pending(app->store))
         return;
     app->last_maintain_us = now;
     nw_err_t err = {0};

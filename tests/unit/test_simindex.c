@@ -76,8 +76,9 @@ static int setup(void **state)
     snprintf(sql, sizeof sql, "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s; SET search_path TO %s",
              schema, schema, schema);
     exec_ok(c, sql);
-    static const char *const files[] = {"0001_core.sql", "0002_similarity.sql"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const files[] = {"0001_core.sql", "0002_similarity.sql",
+                                        "0007_prune_in_steps.sql"};
+    for (size_t i = 0; i < 3; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", NW_SOURCE_MIGRATIONS, files[i]);
         char *s = slurp(path);
@@ -86,6 +87,14 @@ static int setup(void **state)
         exec_ok(c, s);
         exec_ok(c, "COMMIT");
         free(s);
+    }
+    /* 0007's functions run on a fixed search_path, public's: this schema's instead */
+    static const char *const fns[] = {"sim_drop_expired(timestamptz)", "sim_prune(timestamptz)",
+                                      "sim_prune_step(timestamptz, integer)"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(sql, sizeof sql, "ALTER FUNCTION %s SET search_path = %s, pg_temp", fns[i],
+                 schema);
+        exec_ok(c, sql);
     }
     PQfinish(c);
     return 0;
@@ -240,7 +249,9 @@ static void test_insert_and_candidates(void **state)
     exec_ok(c, "COMMIT");
 
     /* maintenance and IDF */
-    assert_true(nw_simindex_maintain(c, 30, &err));
+    assert_true(nw_simindex_maintain(c, &err));
+    long long pruned = 0;
+    assert_true(nw_simindex_prune_step(c, 30, 1000000, &pruned, &err));
     assert_true(nw_simindex_refresh_idf(c, 10 * 365 * 86400, &err));
     nw_simidf_t *idf = nw_simidf_load(c, &err);
     assert_non_null(idf);
@@ -747,6 +758,104 @@ static void test_errors(void **state)
     PQfinish(c);
 }
 
+static long long count(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    long long n = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+}
+
+/* The pruning deletes what is past the retention in bounded steps: the
+ * expired weeks' partitions at the first, then at most max_rows rows of the
+ * fingerprints and of each DEFAULT partition a step, until a step deletes
+ * fewer; what is within the retention stays. */
+static void test_prune_in_steps(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *c = connect_db();
+    nw_err_t err;
+    nw_fp_t fp[3];
+    fp_fixture("base.txt", &fp[0]);
+    fp_fixture("related.txt", &fp[1]);
+    fp_fixture("unrelated.txt", &fp[2]);
+    int64_t now = (int64_t)time(NULL);
+    /* 0-2: a week with its own partition, 60 days old; 3-4: 90 days old, in
+     * the DEFAULT partitions (no partition for that week); 5-6: yesterday */
+    static const int age_days[7] = {60, 60, 60, 90, 90, 1, 1};
+    int64_t s[7], v[7];
+    nw_sim_item_t items[7];
+    char ids[7][24];
+    exec_ok(c, "BEGIN");
+    for (int i = 0; i < 7; i++) {
+        snprintf(ids[i], sizeof ids[i], "prune-%d", i);
+        add_version(c, "afp", ids[i], &s[i], &v[i]);
+        items[i] = sim_item(&fp[i % 3], s[i], v[i], "afp", ids[i], now - age_days[i] * 86400);
+    }
+    char sql[256];
+    snprintf(
+        sql, sizeof sql,
+        "SELECT sim_ensure_partitions(to_timestamp(%lld), to_timestamp(%lld) + interval '1 day')",
+        (long long)items[0].meta.versioncreated, (long long)items[0].meta.versioncreated);
+    exec_ok(c, sql);
+    assert_true(nw_simindex_maintain(c, &err)); /* this week's partitions */
+    assert_true(nw_simindex_lock(c, items, 7, &err));
+    assert_true(nw_simindex_insert(c, items, 7, &err));
+    exec_ok(c, "COMMIT");
+    char old_part[128];
+    time_t old_t = (time_t)items[0].meta.versioncreated;
+    struct tm tm;
+    gmtime_r(&old_t, &tm);
+    char week[16];
+    strftime(week, sizeof week, "%GW%V", &tm);
+    week[4] = 'w';
+    snprintf(old_part, sizeof old_part, "SELECT (to_regclass('sim_bands_%s') IS NOT NULL)::int",
+             week);
+    assert_int_equal(count(c, old_part), 1);
+    long long in_default = count(c, "SELECT count(*) FROM sim_bands_default");
+    assert_true(in_default >= 2 * NW_FP_MAX_KEYS - 4); /* items 3-4's band keys */
+
+    const int max_rows = 40;
+    long long deleted = 0, total = 0;
+    int steps = 0;
+    do {
+        assert_true(nw_simindex_prune_step(c, 30, max_rows, &deleted, &err));
+        assert_true(deleted <= 3 * max_rows);
+        if (steps++ == 0)
+            assert_int_equal(count(c, old_part), 0); /* the expired week: dropped at once */
+        total += deleted;
+        assert_true(steps < 100);
+    } while (deleted >= max_rows);
+    assert_true(steps >= 3); /* ~96 band rows in DEFAULT at 40 a step */
+    assert_true(total >= in_default + 5);
+    assert_int_equal(count(c, "SELECT count(*) FROM sim_fingerprints"
+                              " WHERE versioncreated < now() - interval '30 days'"),
+                     0);
+    assert_int_equal(
+        count(c, "SELECT count(*) FROM sim_bands WHERE ts < now() - interval '30 days'"), 0);
+    assert_int_equal(
+        count(c, "SELECT count(*) FROM sim_terms WHERE ts < now() - interval '30 days'"), 0);
+    /* yesterday's two versions keep their rows */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM sim_fingerprints WHERE version_pk IN (%lld, %lld)",
+             (long long)v[5], (long long)v[6]);
+    assert_int_equal(count(c, sql), 2);
+    snprintf(sql, sizeof sql,
+             "SELECT count(DISTINCT version_pk) FROM sim_terms WHERE version_pk IN (%lld, %lld)",
+             (long long)v[5], (long long)v[6]);
+    assert_int_equal(count(c, sql), 2);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM sim_bands WHERE version_pk IN (%lld, %lld)",
+             (long long)v[5], (long long)v[6]);
+    assert_true(count(c, sql) >= 2 * NW_FP_MAX_KEYS - 4);
+    /* nothing left: the next step deletes nothing */
+    assert_true(nw_simindex_prune_step(c, 30, max_rows, &deleted, &err));
+    assert_int_equal(deleted, 0);
+    PQfinish(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -758,6 +867,7 @@ int main(void)
         cmocka_unit_test(test_copy_candidates_same),
         cmocka_unit_test(test_read_candidates_same),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_prune_in_steps),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
