@@ -482,6 +482,20 @@ static void maintain(app_t *app)
         nw_log_warn("maintenance failed", NW_LS("reason", err.msg));
 }
 
+/* Under sustained load (a replay, a busy hour) the loop is never idle: the
+ * same housekeeping then runs between two batches while the store is free,
+ * at most every 5 s. What is due hourly or daily stays so; a pruning step
+ * (~0.1 s) every 5 s costs the batches ~2 % while a catch-up lasts. */
+static void housekeep_between_batches(app_t *app)
+{
+    int64_t now = nw_now_us();
+    if (now - app->last_busy_housekeeping_us < 5000000LL)
+        return;
+    app->last_busy_housekeeping_us = now;
+    publish_sweep_outbox(app);
+    maintain(app);
+}
+
 /* ---- start and stop ----------------------------------------------------------- */
 
 static int start(app_t *app)
@@ -647,6 +661,7 @@ int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop,
         publish_mark_sent(&app);
         nw_telemetry_tick(app.store, true);
         app.fly = NULL;
+        housekeep_between_batches(&app);
         if (b->n > 0) {
             submit(&app, b);
             app.fly = b;

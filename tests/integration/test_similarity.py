@@ -4,6 +4,7 @@ versions, kills, duplicates under another id, rewrites, updates under a new
 id, related coverage from other agencies, clusters, AP halves, and two
 replicas storing near-identical items at the same moment."""
 
+import datetime
 import json
 import os
 import sys
@@ -234,6 +235,48 @@ def test_templated_briefs_of_different_companies_are_not_duplicates(env, tmp_pat
     assert [e["kind"] for e in ev] == ["new", "new"]
     strong = {"duplicate_of", "near_duplicate_of", "update_of", "duplicated_by", "near_duplicated_by", "updated_by"}
     assert not [l for e in ev for l in e["links"] if l["relation"] in strong]
+    env.stop(p)
+
+
+def test_expired_index_rows_are_pruned_at_the_next_start(env, tmp_path):
+    """The similarity index keeps 30 days (four windows at least). Items older
+    than that, stored by a service that has not been through its daily
+    maintenance since (an archive replayed, a long outage), are pruned from
+    the index by the next start's maintenance, in bounded steps between
+    batches; the items, their versions and events stay, and so do the recent
+    items' index rows."""
+    p = env.start_ingest()
+    wait_log(p, lambda l: l.get("msg") == "partitions assigned")
+    now_min = int((datetime.datetime.utcnow() - genfeed.T0).total_seconds() // 60)
+    old_min, new_min = now_min - 45 * 24 * 60, now_min - 60
+    files = []
+    for i, (minute, paras) in enumerate([(old_min, FLOOD), (old_min + 5, FLOOD_MORE),
+                                         (old_min + 9, FLOOD_OTHER_AGENCY), (new_min, FLOOD),
+                                         (new_min + 3, FLOOD_OTHER_AGENCY)]):
+        st = story("reuters", "L8N3PRUNE%d" % i, t0=minute)
+        files.append(write(tmp_path, "%d.xml" % i, payload(st, 0, "new", paras, minute,
+                                                         "Millbrook River item %d" % i)))
+    env.feed(*files)
+    events_of(env, 5)
+    in_index = env.sql("""SELECT f.story_id, f.versioncreated < now() - interval '30 days',
+                                 (SELECT count(*) FROM sim_bands b WHERE b.version_pk = f.version_pk)
+                            FROM sim_fingerprints f ORDER BY 1""")
+    assert [r[1] for r in in_index] == [True, True, True, False, False]
+    assert all(r[2] > 0 for r in in_index)  # their weeks' partitions made as they came
+    env.stop(p)
+
+    p = env.start_ingest()
+    pruned = wait_log(p, lambda l: l.get("msg") == "similarity index pruned")
+    assert pruned["rows"] >= 3 and pruned["steps"] >= 1
+    left = env.sql("""SELECT f.story_id, (SELECT count(*) FROM sim_bands b WHERE b.version_pk = f.version_pk),
+                             (SELECT count(*) FROM sim_terms t WHERE t.version_pk = f.version_pk)
+                        FROM sim_fingerprints f ORDER BY 1""")
+    assert [r[0] for r in left] == [r[0] for r in in_index[3:]]
+    assert all(r[1] > 0 and r[2] > 0 for r in left)
+    assert env.sql("SELECT count(*) FROM sim_bands WHERE ts < now() - interval '30 days'") == [(0,)]
+    assert env.sql("SELECT count(*) FROM sim_terms WHERE ts < now() - interval '30 days'") == [(0,)]
+    assert env.sql("SELECT count(*) FROM item_versions") == [(5,)]
+    assert env.sql("SELECT count(*) FROM outbox") == [(5,)]
     env.stop(p)
 
 
