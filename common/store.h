@@ -100,7 +100,7 @@ void nw_store_set_join(nw_store_t *st, nw_store_join_fn join);
 
 /* Housekeeping outside the batch transaction, cheap to call often: creates
  * the similarity index's partitions (daily) and prunes what is past its
- * retention, one bounded step a call (~0.1 s) until nothing expired is left;
+ * retention, one bounded step a call (tens of ms) until nothing expired is left;
  * refreshes and reloads the term statistics (hourly). */
 bool nw_store_maintain(nw_store_t *st, nw_err_t *err);
 /* True while the pruning has steps left: call nw_store_maintain again. */
