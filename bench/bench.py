@@ -55,7 +55,7 @@ class Bench:
         self.pgport = int(bl.urlsplit(self.admin_dsn).port or 5432)
         self.dbs, self.topics = [], []
         self.r = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run": self.tag,
-                  "machine": machine(), "params": {k: v for k, v in vars(a).items()}}
+                  "machine": machine(a.bin), "params": {k: v for k, v in vars(a).items()}}
         self.raw = self.tag + ".raw"
 
     # -- bookkeeping --------------------------------------------------------------
@@ -589,18 +589,38 @@ def per_1000(cpu, n):
     return {k: round(v * 1000 / n, 3) for k, v in cpu.items() if v is not None and k != "other"}
 
 
-def machine():
+def tree_state(src, paths):
+    """(short commit, changed files under paths) of a git checkout."""
+    git = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", src, "status", "--porcelain", "--untracked-files=no", "--", *paths],
+                           capture_output=True, text=True)
+    return git.stdout.strip(), [ln[3:] for ln in dirty.stdout.splitlines()]
+
+
+def binaries_source(bindir):
+    """The source tree a CMake build's bin/ folder was built from (its CMakeCache), or None."""
+    try:
+        with open(os.path.join(bindir, os.pardir, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CMAKE_HOME_DIRECTORY:"):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def machine(bindir):
     cpu = ""
     for line in open("/proc/cpuinfo"):
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
     mem = int(open("/proc/meminfo").readline().split()[1]) // 1024
-    git = subprocess.run(["git", "-C", bl.SOURCE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", bl.SOURCE, "status", "--porcelain", "--untracked-files=no", "--", "common",
-                            "services", "schemas"], capture_output=True, text=True)
-    return {"commit": git.stdout.strip(), "uncommitted_changes": [ln[3:] for ln in dirty.stdout.splitlines()],
-            "cpu": cpu, "cores": os.cpu_count(), "mem_mb": mem, "kernel": platform.release(),
+    # the binaries' own source tree (NW_BIN may point at another checkout's build)
+    src = binaries_source(bindir) or bl.SOURCE
+    commit, dirty = tree_state(src, ["common", "services", "schemas"])
+    return {"commit": commit, "uncommitted_changes": dirty, "binaries": os.path.realpath(bindir),
+            "binaries_source": os.path.realpath(src), "cpu": cpu, "cores": os.cpu_count(), "mem_mb": mem, "kernel": platform.release(),
             "postgresql": subprocess.run([os.path.join(bl.PGBIN, "postgres"), "--version"], capture_output=True,
                                          text=True).stdout.strip()}
 
