@@ -46,8 +46,9 @@ static const cfg_def_t defs[] = {
      "largest event or dead letter sent to Kafka: a bigger event carries a stub of its item "
      "(item_omitted), a bigger dead letter its first bytes (the whole payload stays in the raw "
      "topic); keep it below the producer's message.max.bytes and the topics' max.message.bytes"},
-    {"batch.wait.ms", CFG_INT, "100", 0, 60000, OFF(batch_wait_ms), false,
-     "longest wait for a batch to fill before it is processed"},
+    {"batch.wait.ms", CFG_INT, "0", 0, 60000, OFF(batch_wait_ms), false,
+     "longest wait for more messages once a batch has its first (0: a batch takes what has "
+     "arrived and goes; a backlog still fills whole batches)"},
     {"shutdown.timeout.ms", CFG_INT, "20000", 100, 600000, OFF(shutdown_timeout_ms), false,
      "deadline to drain and close after the first SIGTERM/SIGINT (a second one exits at once)"},
     {"retry.max.ms", CFG_INT, "30000", 100, 3600000, OFF(retry_max_ms), false,

@@ -247,12 +247,12 @@ static void collect(app_t *app, batch_t *b)
             return;
         int timeout = 200;
         if (b->n > 0) {
+            /* Wait up to batch.wait.ms for more; past it, still take what
+             * has arrived already (batch.wait.ms=0: what is there now). */
             if (!deadline)
                 deadline = nw_now_us() + app->cfg->batch_wait_ms * 1000;
             int64_t left = (deadline - nw_now_us()) / 1000;
-            if (left <= 0)
-                break;
-            timeout = (int)left;
+            timeout = left > 0 ? (int)left : 0;
         }
         if (app->fly && b->n == 0 && timeout > 5)
             timeout = 5; /* keep an eye on the worker */
@@ -260,6 +260,8 @@ static void collect(app_t *app, batch_t *b)
         if (!m) {
             if (b->n == 0 && !app->fly)
                 return; /* idle: let the caller do housekeeping */
+            if (b->n > 0 && timeout == 0)
+                return; /* past the wait and nothing more has arrived */
             continue;
         }
         if (!consumer_error(m)) {

@@ -3,7 +3,7 @@
  * enriched events on Kafka.
  *
  * One loop, one batch at a time:
- *   collect up to batch.size messages (or batch.wait.ms)
+ *   collect up to batch.size messages (what has arrived, or batch.wait.ms)
  *   parse each (bad input -> dead letter)
  *   store the batch in one PostgreSQL transaction, events in the outbox
  *   publish the events and dead letters, wait for every acknowledgement

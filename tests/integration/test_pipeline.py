@@ -5,6 +5,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -184,6 +186,26 @@ def test_crash_between_commit_and_ack_still_publishes(env):
     wait_until(lambda: env.sql("SELECT sent_at IS NOT NULL FROM outbox") == [(True,)], timeout=30,
                what="event marked sent")
     assert env.stop(p2) == 0
+
+
+def test_no_batch_wait_still_batches_a_backlog(env, tmp_path):
+    """batch.wait.ms=0 (the default) sends a batch off with what has arrived,
+    without waiting for more: light traffic is not held back. A backlog (a
+    replay, a restart after an outage) still fills whole batches from what
+    the consumer has fetched, not one transaction per message."""
+    feed = str(tmp_path / "backlog.ndjson")
+    subprocess.run([sys.executable, os.path.join(nwlib.SOURCE, "tests", "tools", "genfeed.py"),
+                    "--items", "120", "--min-words", "50", "--max-words", "100", "--out", feed],
+                   check=True)
+    env.feed(feed)  # all of it waits in the raw topic before the consumer starts
+    p = ingest_ready(env, NEWSWIRE_BATCH_WAIT_MS="0", NEWSWIRE_BATCH_SIZE="40")
+
+    def sizes():
+        return [l["messages"] for l in log_lines(p) if l.get("msg") == "batch done"]
+
+    wait_until(lambda: sum(sizes()) == 120, timeout=60, what="120 messages stored")
+    assert max(sizes()) == 40 and len(sizes()) <= 8, sizes()
+    assert env.stop(p) == 0
 
 
 def test_sigterm_drains_and_exits(env):
