@@ -294,7 +294,9 @@ bool nw_kafka_send_all(rd_kafka_t *rk, nw_outmsg_t *msgs, size_t n, int64_t dead
             }
             if (in_flight == 0)
                 break;
-            rd_kafka_poll(rk, 50);
+            /* flush, not poll: it sends what linger.ms would hold back (all
+             * of the batch is queued) and serves the delivery reports */
+            rd_kafka_flush(rk, 50);
             if (expired(deadline_us, stop)) {
                 abandon(rk, msgs, n);
                 return nw_err_set(err, NW_ERR_TRANSIENT, "kafka-timeout",
