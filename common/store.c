@@ -155,8 +155,10 @@ static bool prune_step(nw_store_t *st, nw_err_t *err)
 {
     /* retention: four times the window, at least 30 days */
     int days = st->sim_cfg.window_s * 4 / 86400;
+    if (days < 30)
+        days = 30;
     long long deleted = 0;
-    if (!nw_simindex_prune_step(st->conn, days < 30 ? 30 : days, PRUNE_STEP_ROWS, &deleted, err)) {
+    if (!nw_simindex_prune_step(st->conn, days, PRUNE_STEP_ROWS, &deleted, err)) {
         st->prune.pending = false;
         st->maintained_us = 0; /* all of it again at the next turn, a minute later */
         return false;
@@ -167,8 +169,7 @@ static bool prune_step(nw_store_t *st, nw_err_t *err)
     if (deleted >= PRUNE_STEP_ROWS) {
         if (st->prune.steps == 1)
             nw_log_info("pruning the similarity index in steps between batches",
-                        NW_LI("retention_days", days < 30 ? 30 : days),
-                        NW_LI("rows_per_step", PRUNE_STEP_ROWS));
+                        NW_LI("retention_days", days), NW_LI("rows_per_step", PRUNE_STEP_ROWS));
         return true;
     }
     st->prune.pending = false;

@@ -472,32 +472,25 @@ static void test_hook_after_commit(app_t *app, size_t nevents)
 }
 
 /* Similarity index partitions, pruning and term statistics (cheap when not
- * due); while the pruning has steps left, one step each idle turn. */
-static void maintain(app_t *app)
+ * due): looked at every minute, and while the pruning has steps left, one
+ * step every step_us. On an idle turn step_us is 0. Under sustained load (a
+ * replay, a busy hour) the loop is never idle, so the maintenance also runs
+ * between two batches while the store is free, with step_us 5 s: what is due
+ * hourly or daily stays so, and a pruning step (16-67 ms measured) every 5 s
+ * costs the batches ~1 % while a catch-up lasts. The outbox sweep stays on
+ * idle turns: between two batches the one just committed is not published
+ * yet, and a slow transaction could make its rows old enough for the sweep
+ * to publish them twice. */
+static void maintain(app_t *app, int64_t step_us)
 {
     int64_t now = nw_now_us();
-    if (now - app->last_maintain_us < 60000000LL && !nw_store_maintenance_pending(app->store))
+    int64_t every = nw_store_maintenance_pending(app->store) ? step_us : 60000000LL;
+    if (now - app->last_maintain_us < every)
         return;
     app->last_maintain_us = now;
     nw_err_t err = {0};
     if (!nw_store_maintain(app->store, &err))
         nw_log_warn("maintenance failed", NW_LS("reason", err.msg));
-}
-
-/* Under sustained load (a replay, a busy hour) the loop is never idle: the
- * maintenance then runs between two batches while the store is free, at most
- * every 5 s. What is due hourly or daily stays so; a pruning step (16-67 ms
- * measured) every 5 s costs the batches ~1 % while a catch-up lasts. The
- * outbox sweep stays on idle turns: here the batch just committed is not
- * published yet, and a slow transaction could make its rows old enough for
- * the sweep to publish them twice. */
-static void maintain_between_batches(app_t *app)
-{
-    int64_t now = nw_now_us();
-    if (now - app->last_busy_maintain_us < 5000000LL)
-        return;
-    app->last_busy_maintain_us = now;
-    maintain(app);
 }
 
 /* ---- start and stop ----------------------------------------------------------- */
@@ -644,7 +637,7 @@ int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop,
                 break;
             publish_mark_sent(&app);
             publish_sweep_outbox(&app);
-            maintain(&app);
+            maintain(&app, 0);
             app.store_ready = nw_store_ready(app.store);
             rd_kafka_poll(app.producer, 0); /* idle: serve its callbacks */
             nw_telemetry_tick(app.store, true);
@@ -665,7 +658,7 @@ int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop,
         publish_mark_sent(&app);
         nw_telemetry_tick(app.store, true);
         app.fly = NULL;
-        maintain_between_batches(&app);
+        maintain(&app, 5000000LL);
         if (b->n > 0) {
             submit(&app, b);
             app.fly = b;

@@ -70,7 +70,6 @@ typedef struct app {
     bool ever_assigned;          /* a rebalance gave us partitions at least once */
     int64_t last_sweep_us;
     int64_t last_maintain_us;
-    int64_t last_busy_maintain_us;
     /* counters */
     uint64_t consumed, dead_letters, published;
 } app_t;
