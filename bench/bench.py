@@ -436,13 +436,12 @@ class Bench:
         res["method"] = ("every table the newswire run wrote, replicated %d times under new keys "
                          "(story_id/msg_key suffixed, pks offset, uuids and content hashes rehashed, "
                          "LSH buckets scrambled, item times r x %d days earlier) with INSERT ... SELECT, "
-                         "indexes in place, then ANALYZE; then the similarity index pruned to the "
-                         "service's 30-day retention (sim_prune) and vacuumed, as daily maintenance "
-                         "and autovacuum would have kept it" % (k, shift))
-        if self.a.preload_unpruned:
-            res["method"] = res["method"].split("; then the similarity")[0] + (
-                "; the similarity index left past its retention, for the service's own maintenance "
-                "to prune in steps while the clock runs (a service started on an old archive)")
+                         "indexes in place, then ANALYZE; " % (k, shift)) + (
+            "the similarity index left past its retention, for the service's own maintenance to "
+            "prune in steps while the clock runs (a service started on an old archive)"
+            if self.a.preload_unpruned else
+            "then the similarity index pruned to the service's 30-day retention (sim_prune) and "
+            "vacuumed, as daily maintenance and autovacuum would have kept it")
         res["preload_shift_days"] = shift
         self.r["preloaded"] = res
         self.done_with(name)
@@ -620,7 +619,8 @@ def machine(bindir):
     src = binaries_source(bindir) or bl.SOURCE
     commit, dirty = tree_state(src, ["common", "services", "schemas"])
     return {"commit": commit, "uncommitted_changes": dirty, "binaries": os.path.realpath(bindir),
-            "binaries_source": os.path.realpath(src), "cpu": cpu, "cores": os.cpu_count(), "mem_mb": mem, "kernel": platform.release(),
+            "binaries_source": os.path.realpath(src),
+            "cpu": cpu, "cores": os.cpu_count(), "mem_mb": mem, "kernel": platform.release(),
             "postgresql": subprocess.run([os.path.join(bl.PGBIN, "postgres"), "--version"], capture_output=True,
                                          text=True).stdout.strip()}
 
