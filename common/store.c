@@ -402,21 +402,33 @@ bool nw_store_mark_sent(nw_store_t *st, const nw_events_t *events, nw_err_t *err
     return r != NULL;
 }
 
-bool nw_store_outbox_unsent(nw_store_t *st, int older_than_s, int limit, nw_events_t *out,
-                            nw_err_t *err)
+bool nw_store_outbox_unsent(nw_store_t *st, int older_than_s, int limit, const nw_events_t *skip,
+                            nw_events_t *out, nw_err_t *err)
 {
     char age[16], lim[16];
     snprintf(age, sizeof age, "%d", older_than_s);
     snprintf(lim, sizeof lim, "%d", limit);
-    const char *params[2] = {age, lim};
-    PGresult *r = nw_pg_query(
+    size_t nskip = skip ? skip->n : 0;
+    const char **ids = malloc((nskip + 1) * sizeof *ids);
+    for (size_t i = 0; ids && i < nskip; i++)
+        ids[i] = skip->v[i].id;
+    nw_pg_params_t pp = {0};
+    nw_pg_add_str(&pp, age);
+    nw_pg_add_str(&pp, lim);
+    if (ids)
+        nw_pg_add_texts(&pp, ids, nskip);
+    else
+        pp.oom = true;
+    free(ids);
+    PGresult *r = nw_pg_run(
         st->conn,
         "SELECT event_id, event_type, msg_key, body,"
         "       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
         "  FROM outbox WHERE sent_at IS NULL"
         "   AND created_at < now() - make_interval(secs => $1::int)"
+        "   AND NOT (event_id = ANY($3::uuid[]))"
         " ORDER BY outbox_pk LIMIT $2::int",
-        2, params, PGRES_TUPLES_OK, "read unsent events", err);
+        &pp, PGRES_TUPLES_OK, "read unsent events", err);
     if (!r)
         return false;
     for (int row = 0; row < PQntuples(r); row++) {

@@ -138,9 +138,11 @@ bool nw_store_mark_sent(nw_store_t *st, const nw_events_t *events, nw_err_t *err
 
 /* Events still unsent `older_than_s` seconds after they were written (the
  * process that wrote them died before publishing them, and their input will
- * not come back): at most `limit`, oldest first, appended to `out`. */
-bool nw_store_outbox_unsent(nw_store_t *st, int older_than_s, int limit, nw_events_t *out,
-                            nw_err_t *err);
+ * not come back): at most `limit`, oldest first, appended to `out`. Events
+ * whose ids are in `skip` (NULL: none) are left out: a batch this process
+ * committed and is about to publish. */
+bool nw_store_outbox_unsent(nw_store_t *st, int older_than_s, int limit, const nw_events_t *skip,
+                            nw_events_t *out, nw_err_t *err);
 
 /* Number of unsent events (outbox backlog), or -1 on error. */
 long nw_store_outbox_backlog(nw_store_t *st);

@@ -85,7 +85,9 @@ void publish_mark_sent(app_t *app);
 
 /* Republish events whose writer died before publishing them and whose input
  * will not come back (see nw_store_outbox_unsent); at most every half
- * outbox.sweep.s. Only while the store thread is idle. */
-void publish_sweep_outbox(app_t *app);
+ * outbox.sweep.s. Only while the store thread is idle, and never the events
+ * of `unpublished` (NULL: none), the batch this process committed and has
+ * still to publish. */
+void publish_sweep_outbox(app_t *app, const nw_events_t *unpublished);
 
 #endif

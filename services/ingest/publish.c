@@ -200,7 +200,7 @@ bool publish_batch(app_t *app, batch_t *b)
 
 /* Republish events whose writer died before publishing them and whose input
  * will not come back (see nw_store_outbox_unsent). */
-void publish_sweep_outbox(app_t *app)
+void publish_sweep_outbox(app_t *app, const nw_events_t *unpublished)
 {
     int64_t now = nw_now_us();
     if (now - app->last_sweep_us < app->cfg->outbox_sweep_s * 1000000LL / 2)
@@ -208,7 +208,8 @@ void publish_sweep_outbox(app_t *app)
     app->last_sweep_us = now;
     nw_events_t ev = {0};
     nw_err_t err = {0};
-    if (!nw_store_outbox_unsent(app->store, (int)app->cfg->outbox_sweep_s, 1000, &ev, &err)) {
+    if (!nw_store_outbox_unsent(app->store, (int)app->cfg->outbox_sweep_s, 1000, unpublished, &ev,
+                                &err)) {
         nw_log_warn("outbox sweep failed", NW_LS("reason", err.msg));
         nw_telemetry_db_error(app->store, &err);
         if (PQstatus(nw_store_conn(app->store)) != CONNECTION_OK)

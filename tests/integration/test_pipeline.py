@@ -8,8 +8,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
+import psycopg2
 import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 import nwlib
 from nwlib import Env, log_lines, wait_log, wait_until
@@ -186,6 +191,90 @@ def test_crash_between_commit_and_ack_still_publishes(env):
     wait_until(lambda: env.sql("SELECT sent_at IS NOT NULL FROM outbox") == [(True,)], timeout=30,
                what="event marked sent")
     assert env.stop(p2) == 0
+
+
+def test_dead_writers_events_are_swept_under_sustained_load(env, tmp_path):
+    """A replica killed between its commit and its publish leaves its events
+    unsent, and its input comes back to nobody (here a topic only it read).
+    A replica that is never idle (a steady feed, as in a replay) still
+    republishes them within outbox.sweep.s, and never republishes the events
+    of its own batch, committed late (held up by a lock) and published right
+    after its commit."""
+    feed = str(tmp_path / "steady.ndjson")
+    subprocess.run([sys.executable, os.path.join(nwlib.SOURCE, "tests", "tools", "genfeed.py"),
+                    "--items", "2500", "--min-words", "40", "--max-words", "80", "--out", feed],
+                   check=True)
+    with open(feed, "rb") as f:
+        lines = f.read().splitlines()
+    b = ingest_ready(env, NEWSWIRE_OUTBOX_SWEEP_S="1", NEWSWIRE_BATCH_WAIT_MS="0")
+    stop = threading.Event()
+    sent = []
+
+    def steady():  # 50 messages a second: never the 200 ms of nothing of an idle turn
+        prod = Producer({"bootstrap.servers": nwlib.brokers(), "linger.ms": 0})
+        for line in lines:
+            if stop.is_set():
+                break
+            prod.produce(env.raw, value=line)
+            prod.poll(0)
+            sent.append(1)
+            time.sleep(0.02)
+        assert prod.flush(30) == 0
+
+    other = "t." + env.tag + ".other"
+    admin = AdminClient({"bootstrap.servers": nwlib.brokers()})
+    admin.create_topics([NewTopic(other, 1, 1)])[other].result(30)
+    t = threading.Thread(target=steady)
+    t.start()
+    try:
+        wait_log(b, lambda l: l.get("msg") == "batch done", timeout=60)
+        a = env.start_ingest(name="dies", NEWSWIRE_TOPIC_RAW=other,
+                             NEWSWIRE_GROUP_ID=env.group + ".other",
+                             NEWSWIRE_TEST_HOOK="pause-after-commit")
+        wait_log(a, lambda l: l.get("msg") == "partitions assigned", timeout=60)
+        with open(os.path.join(SAMPLE, "03-afp-chips.xml"), "rb") as f:
+            env.produce(other, f.read())
+        wait_log(a, lambda l: l.get("msg", "").startswith("test hook: paused after commit"),
+                 timeout=60)
+        orphan = env.sql("SELECT o.event_id::text FROM outbox o JOIN item_versions v"
+                         " USING (version_pk) WHERE v.source_topic = %s AND o.sent_at IS NULL",
+                         (other,))
+        assert len(orphan) == 1
+        orphan = orphan[0][0]
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+        wait_until(lambda: env.sql("SELECT sent_at IS NOT NULL FROM outbox WHERE event_id = %s",
+                                   (orphan,)) == [(True,)],
+                   timeout=20, what="the dead replica's event republished")
+        assert t.is_alive(), "republished only once the steady feed had ended"
+        # Hold b's next batch 3 s at its COPY into the outbox: its events are
+        # 3 s old (> outbox.sweep.s) when it commits, and the sweep that runs
+        # before they are published must leave them to the publish.
+        con = psycopg2.connect(env.dsn)
+        cur = con.cursor()
+        cur.execute("LOCK TABLE outbox IN SHARE MODE")
+        wait_until(lambda: env.sql("SELECT count(*) FROM pg_locks WHERE NOT granted")[0][0] > 0,
+                   timeout=20, what="a batch waiting for the lock")
+        time.sleep(3)
+        done = sum(1 for l in log_lines(b) if l.get("msg") == "batch done")
+        con.commit()
+        con.close()
+        wait_until(lambda: sum(1 for l in log_lines(b) if l.get("msg") == "batch done") > done + 2,
+                   timeout=30, what="batches after the lock")
+    finally:
+        stop.set()
+        t.join()
+        admin.delete_topics([other])
+    wait_until(lambda: sum(v for v in env.committed().values() if v > 0) == len(sent),
+               timeout=120, what="the steady feed stored")
+    logs = log_lines(b)
+    swept = sum(l["events"] for l in logs if l.get("msg") == "outbox sweep republished events")
+    assert swept == 1  # the dead replica's event, none of b's own
+    published = sum(l["events"] for l in logs if l.get("msg") == "batch done")
+    events = env.read(env.enriched, published + 1, timeout=60, settle=2)
+    assert len(events) == published + 1
+    assert [e["headers"]["ce_id"] for e in events].count(orphan) == 1
+    assert env.stop(b) == 0
 
 
 def test_no_batch_wait_still_batches_a_backlog(env, tmp_path):
