@@ -87,6 +87,33 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Length of the leading run of bytes that need no look: ASCII other than
+ * NUL (and, with ctl, other than the C0 controls but tab, LF and CR), eight
+ * at a time. Most wire text is such runs between the odd accent or quote. */
+static size_t ascii_run(const unsigned char *s, size_t n, bool ctl)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    const uint64_t low = ctl ? 0x20 * ones : ones; /* a byte below this stops the word loop */
+    size_t i = 0;
+    for (;;) {
+        for (; i + 8 <= n; i += 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w | ((w - low) & ~w)) & high)
+                break;
+        }
+        /* the word that stopped it (or the tail) byte by byte: a tab or a
+         * line feed goes on, anything else ends the run */
+        for (size_t end = i + 8 < n ? i + 8 : n; i < end; i++) {
+            unsigned c = s[i];
+            if (c >= 0x80 || c == 0 || (ctl && c < 0x20 && c != '\t' && c != '\n' && c != '\r'))
+                return i;
+        }
+        if (i == n)
+            return i;
+    }
+}
+
 char *nw_text_utf8_clean(const char *s, size_t len, bool drop_xml_ctl, int *invalid,
                          size_t *outlen)
 {
@@ -96,6 +123,9 @@ char *nw_text_utf8_clean(const char *s, size_t len, bool drop_xml_ctl, int *inva
     int bad = 0;
     nw_sbuf_putn(&b, "", 0);
     while (i < len) {
+        i += ascii_run(u + i, len - i, drop_xml_ctl);
+        if (i == len)
+            break;
         unsigned c = u[i];
         size_t n = c ? utf8_seq(u + i, len - i) : 0;
         bool ctl = drop_xml_ctl && c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != 0;
@@ -364,20 +394,26 @@ char *nw_text_body_dateline(const char *plain, const char *tag)
     return NULL;
 }
 
+/* Byte classes of nw_text_word_count: bit 0 a letter or digit (any byte of a
+ * multibyte character counts as one), bit 1 white space (the C locale's). */
+static const uint8_t wc_class[256] = {
+    ['\t'] = 2, ['\n'] = 2,        ['\v'] = 2,        ['\f'] = 2,        ['\r'] = 2,
+    [' '] = 2,  ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, [0x80 ... 0xFF] = 1,
+};
+
+/* Without a branch per byte: a word ends (and counts if it had a letter or
+ * digit) at each white space. */
 size_t nw_text_word_count(const char *plain)
 {
     size_t n = 0;
-    bool in = false, alnum = false;
+    unsigned in = 0, alnum = 0;
     for (const unsigned char *p = (const unsigned char *)plain; p && *p; p++) {
-        if (isspace(*p)) {
-            n += in && alnum;
-            in = alnum = false;
-            continue;
-        }
-        in = true;
-        alnum |= isalnum(*p) || *p >= 0x80;
+        unsigned k = wc_class[*p], sp = k >> 1;
+        n += sp & in & alnum;
+        in = sp ^ 1;
+        alnum = (alnum | (k & 1)) & in;
     }
-    return n + (in && alnum);
+    return n + (in & alnum);
 }
 
 /* ---- boilerplate ---------------------------------------------------------- */

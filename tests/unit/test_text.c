@@ -173,12 +173,85 @@ static void test_boilerplate(void **state)
     strip_is("By the end of the day, prices rose.", "By the end of the day, prices rose.");
 }
 
+/* The cleaning, one byte at a time, as the definition to hold the word-wide
+ * scan of ASCII runs to: valid sequences kept, each bad byte a U+FFFD, the
+ * XML-illegal controls (with ctl) and NUL dropped or replaced alike. */
+static size_t ref_clean(const unsigned char *s, size_t len, bool ctl, char *out, int *bad)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i];
+        int n = 0;
+        if (c) {
+            utf8proc_int32_t cp;
+            utf8proc_ssize_t k = utf8proc_iterate(s + i, (utf8proc_ssize_t)(len - i), &cp);
+            n = k > 0 ? (int)k : 0;
+        }
+        if (n && !(ctl && c < 0x20 && c != '\t' && c != '\n' && c != '\r')) {
+            memcpy(out + o, s + i, (size_t)n);
+            o += (size_t)n;
+            i += (size_t)n;
+            continue;
+        }
+        if (!(ctl && c && c < 0x20)) {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+        }
+        (*bad)++;
+        i++;
+    }
+    return o;
+}
+
+static void test_utf8_runs(void **state)
+{
+    (void)state;
+    /* one odd byte or sequence at every offset of a 40-byte ASCII run (the
+     * scan takes 8 bytes at a time), with and without the control rule */
+    static const char *const odd[] = {"\x01",
+                                      "\t",
+                                      "\n",
+                                      "\r",
+                                      "\x1f",
+                                      "",
+                                      "\x7f",
+                                      "\xc3\xa9",
+                                      "\xe9",
+                                      "\xed\xa0\x80",
+                                      "\xf0\x9f\x98\x80",
+                                      "\xf0\x9f"};
+    char in[64], want[256];
+    for (size_t k = 0; k < sizeof odd / sizeof odd[0]; k++) {
+        size_t ol = strlen(odd[k]) ? strlen(odd[k]) : 1; /* "" stands for a NUL byte */
+        for (size_t at = 0; at <= 40; at++) {
+            for (int ctl = 0; ctl < 2; ctl++) {
+                memset(in, 'a' + (int)(at % 26), 40);
+                memmove(in + at + ol, in + at, 40 - at);
+                memcpy(in + at, strlen(odd[k]) ? odd[k] : "\0", ol);
+                size_t len = 40 + ol, n;
+                int bad = 0, want_bad = 0;
+                size_t wl = ref_clean((const unsigned char *)in, len, ctl, want, &want_bad);
+                char *got = nw_text_utf8_clean(in, len, ctl, &bad, &n);
+                assert_int_equal(n, wl);
+                assert_memory_equal(got, want, wl);
+                assert_int_equal(bad, want_bad);
+                free(got);
+            }
+        }
+    }
+}
+
 static void test_words(void **state)
 {
     (void)state;
     assert_int_equal(nw_text_word_count("One two, three -- four\nfive"), 5);
     assert_int_equal(nw_text_word_count(""), 0);
     assert_int_equal(nw_text_word_count(NULL), 0);
+    /* every white space of the C locale ends a word; a word needs a letter
+     * or a digit (any byte of a multibyte character is one) */
+    assert_int_equal(nw_text_word_count("a\tb\vc\fd\re  f\n"), 6);
+    assert_int_equal(nw_text_word_count(" -- ... 42 \xc3\xa9t\xc3\xa9 \xe2\x80\x94 x-y "), 4);
+    assert_int_equal(nw_text_word_count("\x01\x02 _ ~"), 0);
 }
 
 static void test_sanitize(void **state)
@@ -208,9 +281,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_forms), cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_fields),     cmocka_unit_test(test_dateline),
-        cmocka_unit_test(test_boilerplate), cmocka_unit_test(test_words),
-        cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_utf8_runs),  cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_dateline),   cmocka_unit_test(test_boilerplate),
+        cmocka_unit_test(test_words),      cmocka_unit_test(test_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
