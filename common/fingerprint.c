@@ -24,10 +24,12 @@ struct nw_fp_ctx {
     uint64_t *sh;      /* shingle hashes */
     uint64_t *set;     /* numbers / entities scratch */
     uint64_t *tmp;     /* radix sort scratch */
+    uint64_t *seen;    /* distinct-count table, 2 * cap slots */
     uint64_t brief[16];/* hashes of the brief vocabulary */
     size_t cap;        /* capacity of th, sh, set */
     term_slot_t *terms;
-    size_t terms_cap;
+    size_t terms_cap;     /* slots allocated */
+    size_t terms_n;       /* slots of this item's map: a power of two >= 2 * its tokens */
     uint64_t (*stemc)[2]; /* (token hash, language) -> term hash (1 = skip), NW_FP_STEMC slots */
     uint64_t a[NW_FP_PERMS], c[NW_FP_PERMS];
 };
@@ -100,6 +102,7 @@ void nw_fp_ctx_free(nw_fp_ctx_t *ctx)
     free(ctx->sh);
     free(ctx->set);
     free(ctx->tmp);
+    free(ctx->seen);
     free(ctx->terms);
     free(ctx->stemc);
     free(ctx);
@@ -124,7 +127,10 @@ static bool ctx_reserve(nw_fp_ctx_t *ctx, size_t n)
     uint64_t *tmp = realloc(ctx->tmp, cap * sizeof *tmp);
     if (tmp)
         ctx->tmp = tmp;
-    if (!th || !sh || !set || !tmp)
+    uint64_t *seen = realloc(ctx->seen, 2 * cap * sizeof *seen);
+    if (seen)
+        ctx->seen = seen;
+    if (!th || !sh || !set || !tmp || !seen)
         return false;
     ctx->cap = cap;
     return true;
@@ -161,20 +167,54 @@ static size_t sort_unique(uint64_t *v, size_t n, uint64_t *tmp)
     return w;
 }
 
-/* Hash the word 3-shingles of token hashes th[0..n) into sh; a text of fewer
- * than three tokens is one shingle. Returns the distinct count (sh sorted). */
-static size_t shingles(const uint64_t *th, size_t n, uint64_t *sh, uint64_t *tmp)
+/* Hash the word 3-shingles of token hashes th[0..n) into sh, in text order
+ * and with their repeats (a MinHash of the list is that of its set); a text
+ * of fewer than three tokens is one shingle. Returns their number. */
+static size_t shingles(const uint64_t *th, size_t n, uint64_t *sh)
 {
-    size_t m = 0;
     if (n == 0)
         return 0;
     if (n < NW_FP_SHINGLE) {
-        sh[m++] = XXH3_64bits(th, n * sizeof *th);
-    } else {
-        for (size_t i = 0; i + NW_FP_SHINGLE <= n; i++)
-            sh[m++] = XXH3_64bits(th + i, NW_FP_SHINGLE * sizeof *th);
+        sh[0] = XXH3_64bits(th, n * sizeof *th);
+        return 1;
     }
-    return sort_unique(sh, m, tmp);
+    size_t m = 0;
+    for (size_t i = 0; i + NW_FP_SHINGLE <= n; i++)
+        sh[m++] = XXH3_64bits(th + i, NW_FP_SHINGLE * sizeof *th);
+    return m;
+}
+
+/* Number of distinct values in v[0..n) and, in *first, in v[0..k): one pass
+ * through an open-addressing set (the hashes are uniform: their low bits
+ * index it), where sorting took eight radix passes. */
+static size_t count_distinct(nw_fp_ctx_t *ctx, const uint64_t *v, size_t n, size_t k, size_t *first)
+{
+    size_t slots = 16;
+    while (slots < 2 * n)
+        slots *= 2;
+    uint64_t *seen = ctx->seen, mask = slots - 1;
+    memset(seen, 0, slots * sizeof *seen);
+    size_t d = 0;
+    bool zero = false; /* 0 marks a free slot: the value 0 is counted apart */
+    *first = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == k)
+            *first = d;
+        uint64_t x = v[i];
+        if (!x) {
+            d += !zero;
+            zero = true;
+            continue;
+        }
+        size_t j = x & mask;
+        while (seen[j] && seen[j] != x)
+            j = (j + 1) & mask;
+        d += !seen[j];
+        seen[j] = x;
+    }
+    if (k >= n)
+        *first = d;
+    return d;
 }
 
 /* Affine permutations a·h + c (mod 2^64), top 32 bits of each minimum
@@ -220,7 +260,7 @@ static bool is_brief_word(const nw_fp_ctx_t *ctx, uint64_t th)
 static void term_add(nw_fp_ctx_t *ctx, uint64_t h, float tf, float boost)
 {
     h |= 1;
-    size_t mask = ctx->terms_cap - 1, j = h & mask;
+    size_t mask = ctx->terms_n - 1, j = h & mask;
     while (ctx->terms[j].hash && ctx->terms[j].hash != h)
         j = (j + 1) & mask;
     ctx->terms[j].hash = h;
@@ -290,10 +330,10 @@ static int cmp_term(const void *x, const void *y)
 static bool terms_select(nw_fp_ctx_t *ctx, const nw_fp_cfg_t *cfg, nw_fp_t *out)
 {
     size_t n = 0;
-    nw_fp_term_t *all = malloc(ctx->terms_cap * sizeof *all);
+    nw_fp_term_t *all = malloc(ctx->terms_n * sizeof *all);
     if (!all)
         return false;
-    for (size_t j = 0; j < ctx->terms_cap; j++) {
+    for (size_t j = 0; j < ctx->terms_n; j++) {
         const term_slot_t *s = &ctx->terms[j];
         if (!s->hash)
             continue;
@@ -432,14 +472,15 @@ bool nw_fp_compute(nw_fp_ctx_t *ctx, const nw_fp_cfg_t *cfg, const nw_fp_input_t
         (n_brief >= 2 || (float)n_digit >= cfg->templated_nums * (float)n))
         out->flags |= NW_FP_TEMPLATED;
 
-    /* Shingles and MinHash: full text, then the lede. */
-    size_t ns = shingles(ctx->th, n, ctx->sh, ctx->tmp);
-    out->n_shingles = (uint32_t)ns;
-    minhash(ctx, 0, NW_FP_MH, ctx->sh, ns, out->mh);
+    /* Shingles and MinHash: full text, then the lede, whose shingles are
+     * the first of the full text's. */
+    size_t ns = shingles(ctx->th, n, ctx->sh);
     size_t nl = n < NW_FP_LEDE_TOKENS ? n : NW_FP_LEDE_TOKENS;
-    ns = shingles(ctx->th, nl, ctx->sh, ctx->tmp);
-    out->n_lede_shingles = (uint32_t)ns;
-    minhash(ctx, NW_FP_MH, NW_FP_MH_LEDE, ctx->sh, ns, out->mh_lede);
+    size_t nls = nl < NW_FP_SHINGLE ? 1 : nl - NW_FP_SHINGLE + 1, lede_distinct;
+    out->n_shingles = (uint32_t)count_distinct(ctx, ctx->sh, ns, nls, &lede_distinct);
+    out->n_lede_shingles = (uint32_t)lede_distinct;
+    minhash(ctx, 0, NW_FP_MH, ctx->sh, ns, out->mh);
+    minhash(ctx, NW_FP_MH, NW_FP_MH_LEDE, ctx->sh, nls, out->mh_lede);
 
     /* Salient terms over body and headline. */
     size_t want = 1;
@@ -452,7 +493,8 @@ bool nw_fp_compute(nw_fp_ctx_t *ctx, const nw_fp_cfg_t *cfg, const nw_fp_input_t
         ctx->terms = ts;
         ctx->terms_cap = want;
     }
-    memset(ctx->terms, 0, ctx->terms_cap * sizeof *ctx->terms);
+    ctx->terms_n = want;
+    memset(ctx->terms, 0, want * sizeof *ctx->terms);
     for (size_t i = 0; i < ctx->head.n; i++)
         ctx->set[i] = XXH3_64bits(nw_tok_text(&ctx->head, i), ctx->head.v[i].len);
     terms_collect(ctx, cfg, lang, &ctx->body, ctx->th, 1.0f, true);

@@ -1,9 +1,11 @@
-/* libFuzzer target for the text module: sanitizer, boilerplate, datelines, times. */
+/* libFuzzer target for the text module (sanitizer, boilerplate, datelines,
+ * times) and the fingerprint of any text. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fingerprint.h"
 #include "text.h"
 #include "timeparse.h"
 
@@ -27,8 +29,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int bad = 0;
     size_t n;
-    char *s = nw_text_utf8_clean((const char *)data, size, false, &bad, &n);
+    char *s = nw_text_utf8_clean((const char *)data, size, true, &bad, &n);
     if (!nw_text_utf8_valid(s, n))
+        abort();
+    for (size_t i = 0; i < n; i++) /* no XML-illegal control left */
+        if ((unsigned char)s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            abort();
+    free(s);
+    s = nw_text_utf8_clean((const char *)data, size, false, &bad, &n);
+    if (!nw_text_utf8_valid(s, n))
+        abort();
+    static nw_fp_ctx_t *fp_ctx;
+    if (!fp_ctx && !(fp_ctx = nw_fp_ctx_new()))
+        abort();
+    nw_fp_t fp;
+    nw_fp_input_t in = {.headline = "Fuzzed", .body = s, .body_len = n, .language = "en"};
+    nw_err_t err = {0};
+    if (!nw_fp_compute(fp_ctx, NULL, &in, &fp, &err) || fp.n_lede_shingles > fp.n_shingles)
         abort();
     nw_body_t b;
     nw_text_body_from_html(s, n, NW_HTML_SPLIT_LINES, &b);

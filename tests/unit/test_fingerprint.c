@@ -52,6 +52,39 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The distinct shingles of the text and of its lede (first 60 tokens); a
+ * shingle list and its set give the same MinHash. */
+static void test_shingle_counts(void **state)
+{
+    (void)state;
+    char a[2048] = "", b[2048] = "", w[64];
+    for (int i = 0; i < 30; i++)
+        strcat(a, "alpha beta gamma ");
+    for (int i = 0; i < 40; i++)
+        strcat(b, "alpha beta gamma ");
+    nw_fp_t fa, fb;
+    fp_text(a, &fa);
+    fp_text(b, &fb);
+    assert_int_equal(fa.n_tokens, 90);
+    assert_int_equal(fa.n_shingles, 3);
+    assert_int_equal(fa.n_lede_shingles, 3);
+    assert_memory_equal(fa.mh, fb.mh, sizeof fa.mh);
+    assert_memory_equal(fa.mh_lede, fb.mh_lede, sizeof fa.mh_lede);
+    a[0] = '\0';
+    for (int i = 0; i < 100; i++) {
+        snprintf(w, sizeof w, "w%c%c ", 'a' + i / 26, 'a' + i % 26);
+        strcat(a, w);
+    }
+    strcat(a, "wab wac wad"); /* 101 shingles, the last one seen before */
+    fp_text(a, &fa);
+    assert_int_equal(fa.n_tokens, 103);
+    assert_int_equal(fa.n_shingles, 100);
+    assert_int_equal(fa.n_lede_shingles, 58);
+    fp_text("alpha beta", &fa);
+    assert_int_equal(fa.n_shingles, 1);
+    assert_int_equal(fa.n_lede_shingles, 1);
+}
+
 static void test_exact_and_reflowed(void **state)
 {
     (void)state;
@@ -265,10 +298,15 @@ static void test_term_cosine(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_and_reflowed),   cmocka_unit_test(test_minhash_accuracy),
-        cmocka_unit_test(test_containment_and_lede), cmocka_unit_test(test_bands),
-        cmocka_unit_test(test_templated_and_sets),   cmocka_unit_test(test_serialization),
-        cmocka_unit_test(test_term_cache),           cmocka_unit_test(test_term_cosine),
+        cmocka_unit_test(test_shingle_counts),
+        cmocka_unit_test(test_exact_and_reflowed),
+        cmocka_unit_test(test_minhash_accuracy),
+        cmocka_unit_test(test_containment_and_lede),
+        cmocka_unit_test(test_bands),
+        cmocka_unit_test(test_templated_and_sets),
+        cmocka_unit_test(test_serialization),
+        cmocka_unit_test(test_term_cache),
+        cmocka_unit_test(test_term_cosine),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
