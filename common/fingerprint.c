@@ -427,6 +427,7 @@ bool nw_fp_compute(nw_fp_ctx_t *ctx, const nw_fp_cfg_t *cfg, const nw_fp_input_t
     uint64_t lanes[8] = {0};
     int in_lanes = 0;
     size_t n_digit = 0, n_brief = 0, nn = 0;
+    bool short_text = (int)n < cfg->templated_max_tokens; /* only there the brief words count */
     for (size_t i = 0; i < n; i++) {
         const char *s = nw_tok_text(t, i);
         uint64_t h = XXH3_64bits(s, t->v[i].len);
@@ -445,7 +446,7 @@ bool nw_fp_compute(nw_fp_ctx_t *ctx, const nw_fp_cfg_t *cfg, const nw_fp_input_t
         if (t->v[i].flags & NW_TOKF_DIGIT) {
             n_digit++;
             ctx->set[nn++] = number_hash(s, t->v[i].len);
-        } else if (is_brief_word(ctx, h)) {
+        } else if (short_text && is_brief_word(ctx, h)) {
             n_brief++;
         }
     }
@@ -468,8 +469,7 @@ bool nw_fp_compute(nw_fp_ctx_t *ctx, const nw_fp_cfg_t *cfg, const nw_fp_input_t
         out->flags |= NW_FP_ENTS_TRUNC;
     if ((int)n < cfg->short_tokens)
         out->flags |= NW_FP_SHORT;
-    if ((int)n < cfg->templated_max_tokens &&
-        (n_brief >= 2 || (float)n_digit >= cfg->templated_nums * (float)n))
+    if (short_text && (n_brief >= 2 || (float)n_digit >= cfg->templated_nums * (float)n))
         out->flags |= NW_FP_TEMPLATED;
 
     /* Shingles and MinHash: full text, then the lede, whose shingles are

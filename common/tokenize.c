@@ -219,6 +219,31 @@ static utf8proc_category_t ascii_cat(int32_t c)
     return UTF8PROC_CATEGORY_PO;
 }
 
+/* Feed an ASCII segment: what feed_cp does for a letter or digit inside a
+ * word, inline, and feed_cp itself for the rest (separators, a pending
+ * number separator, a CJK run to end, a word at its length limit). */
+static void feed_ascii(tok_state_t *st, const uint8_t *s, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        unsigned c = s[k];
+        bool lower = c - 'a' < 26u, upper = c - 'A' < 26u, digit = c - '0' < 10u;
+        if (!(lower || upper || digit) || st->pending_sep || st->cl ||
+            st->wl + 40 > sizeof st->word) {
+            feed_cp(st, (int32_t)c, ascii_cat((int32_t)c));
+            continue;
+        }
+        if (digit) {
+            st->wflags |= NW_TOKF_DIGIT;
+        } else {
+            if (upper && st->n_letters == 0 && st->wl == 0)
+                st->wflags |= NW_TOKF_CAP;
+            st->n_letters++;
+            st->n_lower += lower;
+        }
+        st->word[st->wl++] = (uint8_t)(upper ? c + 32 : c);
+    }
+}
+
 /* Normalize one whitespace-free segment with utf8proc and feed it. A segment
  * with invalid UTF-8 has its bad bytes blanked first. */
 static void feed_segment(tok_state_t *st, const uint8_t *s, size_t len)
@@ -298,8 +323,7 @@ bool nw_tok_split(const char *text, size_t len, nw_tokens_t *out, nw_err_t *err)
             j++;
         }
         if (ascii) {
-            for (size_t k = i; k < j; k++)
-                feed_cp(st, s[k], ascii_cat(s[k]));
+            feed_ascii(st, s + i, j - i);
         } else {
             feed_segment(st, s + i, j - i);
         }
