@@ -134,8 +134,8 @@ static bool is_space(char ch)
 }
 
 /* Append a text node's characters to both streams, collapsing whitespace
- * (kept verbatim inside <pre>). Outside <pre>, a word (a run without
- * whitespace) is appended whole. */
+ * (kept verbatim inside <pre>). Outside <pre>, words separated by single
+ * spaces (what collapsing leaves as it is) are appended as one run. */
 static void add_text(ctx_t *c, const char *s)
 {
     const char *p = s;
@@ -157,6 +157,11 @@ static void add_text(ctx_t *c, const char *s)
         size_t n = 1;
         while (!c->pre && p[n] && !is_space(p[n]))
             n++;
+        while (!c->pre && p[n] == ' ' && p[n + 1] && !is_space(p[n + 1])) {
+            n += 2;
+            while (p[n] && !is_space(p[n]))
+                n++;
+        }
         if (!c->pre) {
             if (c->html_space)
                 nw_sbuf_putc(&c->html, ' ');
