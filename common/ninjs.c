@@ -221,6 +221,8 @@ json_t *nw_ninjs_canonical(json_t *o)
 void nw_ninjs_nfc(json_t *v)
 {
     if (json_is_string(v)) {
+        if (nw_text_nfc_trivially(json_string_value(v)))
+            return;
         char *n = nw_text_nfc(json_string_value(v));
         if (n && strcmp(n, json_string_value(v)))
             json_string_set(v, n);

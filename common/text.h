@@ -54,6 +54,9 @@ char *nw_text_latin1_to_utf8(const char *s, size_t len, size_t *outlen);
 
 /* Unicode NFC of a valid UTF-8 string (a copy when utf8proc refuses it). */
 char *nw_text_nfc(const char *s);
+/* True when s is NFC already because no code point reaches U+0300 (most wire
+ * text); false does not mean it is not NFC. */
+bool nw_text_nfc_trivially(const char *s);
 
 /* Trim and collapse every run of whitespace (ASCII and U+00A0) to one space;
  * NULL when nothing is left. */

@@ -555,8 +555,8 @@ static char *first_headline(json_t *o)
 
 static char *nfc_owned(char *s)
 {
-    if (!s)
-        return NULL;
+    if (!s || nw_text_nfc_trivially(s))
+        return s;
     char *n = nw_text_nfc(s);
     free(s);
     return n;

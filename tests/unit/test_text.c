@@ -78,6 +78,18 @@ static void test_utf8(void **state)
     s = nw_text_nfc("Cafe\xcc\x81");
     assert_string_equal(s, "Caf\xc3\xa9");
     free(s);
+    /* NFC already when no code point reaches U+0300, wherever the first one
+     * that does stands (the scan takes plain ASCII eight bytes at a time) */
+    assert_true(nw_text_nfc_trivially(""));
+    assert_true(nw_text_nfc_trivially("Caf\xc3\xa9 au lait, na\xc3\xafve \xca\xbb"));
+    char mark[40];
+    for (size_t at = 0; at < 30; at++) {
+        memset(mark, 'e', sizeof mark - 1);
+        mark[sizeof mark - 1] = '\0';
+        assert_true(nw_text_nfc_trivially(mark));
+        memcpy(mark + at, "\xcc\x81", 2);
+        assert_false(nw_text_nfc_trivially(mark));
+    }
     /* the fast path (every code point below U+0300) agrees with utf8proc for
      * each such code point, and text past it still gets normalized */
     for (unsigned cp = 1; cp < 0x300; cp++) {
