@@ -168,12 +168,15 @@ class Bench:
         env = self.ingest_env(dsn, topics, "g." + self.tag + "." + label, extra_env)
         logpath = os.path.join(self.work, label + ".log")
         self.checkpoint()
-        log("%s: newswire-ingest on %s (%d messages)" % (label, dbname, expect))
-        run = bl.IngestRun(os.path.join(self.bin, "newswire-ingest"), env, logpath, wrapper)
-        watch = bl.CpuWatch(pgdata or self.pgdata, dbname, run.proc.pid)
+        k = self.a.replicas if label in ("newswire", "newswire_preloaded") else 1
+        log("%s: newswire-ingest on %s (%d messages%s)" % (label, dbname, expect,
+                                                          ", %d replicas" % k if k > 1 else ""))
+        run = bl.IngestGroup(os.path.join(self.bin, "newswire-ingest"), env, logpath, k, wrapper)
+        watch = bl.CpuWatch(pgdata or self.pgdata, dbname, run.pids)
         run.wait(expect, timeout or max(600, expect // 20))
         cpu = watch.stop()
-        rss = bl.proc_hwm_mb(run.proc.pid)
+        rsss = [bl.proc_hwm_mb(pid) for pid in run.pids]
+        rss = max(rsss) if all(rsss) else None
         rc = run.stop()
         wall = run.last_batch - run.spawned
         res = {"wall_s": round(wall, 2), "items_per_s": round(expect / wall, 1),
@@ -183,7 +186,9 @@ class Bench:
                "cpu_s": {k: round(v, 2) for k, v in cpu.items() if v is not None},
                "peak_rss_mb": round(rss, 1) if rss else None, "exit_code": rc,
                "batches": run.batches, "messages": run.messages, "stored": run.stored,
-               "events": run.events, "dead_letters": run.dead, "log": logpath}
+               "events": run.events, "dead_letters": run.dead, "log": logpath, "replicas": k}
+        if k > 1:
+            res["peak_rss_mb_each"] = [round(x, 1) for x in rsss if x]
         res["cpu_per_1000"] = per_1000(cpu, expect)
         try:
             res["rows"] = bl.table_counts(dsn, CORE_TABLES + ["sim_fingerprints", "sim_bands", "sim_terms"])
@@ -710,6 +715,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: N=20,000, 100,000 preloaded, 10 s latency")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="newswire-ingest processes in the consumer group for the newswire and "
+                         "preloaded runs (CPU summed, peak RSS the largest)")
     ap.add_argument("--preload", type=int, default=1000000, help="stored versions before the second run")
     ap.add_argument("--preload-default", action="store_true",
                     help="leave the preloaded archive in the DEFAULT similarity partitions (an archive loaded "

@@ -84,9 +84,11 @@ class CpuWatch:
         with open(os.path.join(pgdata, "postmaster.pid")) as f:
             self.postmaster = int(f.readline())
         self.dbname = dbname
-        self.client_pid = client_pid
+        # one client process or several (replicas), summed
+        self.client_pids = list(client_pid) if isinstance(client_pid, (list, tuple)) else \
+            ([client_pid] if client_pid else [])
         self.first, self.last, self.kind = {}, {}, {}
-        self.client_first = self.client_last = None
+        self.client_last = {}
         self._stop = threading.Event()
         self._scan(initial=True)
         self._t = threading.Thread(target=self._loop, daemon=True)
@@ -121,12 +123,10 @@ class CpuWatch:
             v = proc_cpu(pid)
             if v is not None:
                 self.last[pid] = v
-        if self.client_pid:
-            v = proc_cpu(self.client_pid)
+        for pid in self.client_pids:
+            v = proc_cpu(pid)
             if v is not None:
-                if self.client_first is None:
-                    self.client_first = 0.0
-                self.client_last = v
+                self.client_last[pid] = v
 
     def _loop(self):
         while not self._stop.wait(0.2):
@@ -138,8 +138,8 @@ class CpuWatch:
         self._stop.set()
         self._t.join()
         out = {"client": None, "backend": 0.0, "background": 0.0, "other": 0.0}
-        if self.client_last is not None:
-            out["client"] = self.client_last - (self.client_first or 0.0)
+        if self.client_last:
+            out["client"] = sum(self.client_last.values())
         for pid, k in self.kind.items():
             if pid in self.last and self.first.get(pid) is not None:
                 out[k] += max(0.0, self.last[pid] - self.first[pid])
@@ -440,6 +440,74 @@ class IngestRun:
                 self.proc.wait(10)
         self.f.close()
         return self.proc.returncode
+
+
+def committed_total(consumer, topic, partitions):
+    """Sum of a group's committed offsets on a topic (the consumer carries the
+    group id and never subscribes)."""
+    tps = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+    return sum(tp.offset for tp in tps if tp.offset >= 0)
+
+
+class IngestGroup:
+    """newswire-ingest replicas in one consumer group (IngestRun each, logs
+    <logpath>, <logpath>.2, ...). One is done when its "batch done" lines
+    account for every message; several, when the group's committed offsets
+    reach the end of the raw topic (a rebalance makes a replica redo the
+    batches it had not committed, so their lines count some messages twice).
+    The figures are summed, the times span them all (first spawn to last
+    batch)."""
+
+    def __init__(self, binary, env, logpath, replicas, wrapper=()):
+        self.brokers = env["NEWSWIRE_KAFKA_BROKERS"]
+        self.group, self.topic = env["NEWSWIRE_GROUP_ID"], env["NEWSWIRE_TOPIC_RAW"]
+        self.runs = [IngestRun(binary, env, logpath if i == 0 else "%s.%d" % (logpath, i + 1), wrapper)
+                     for i in range(replicas)]
+        self.proc = self.runs[0].proc
+        self.pids = [r.proc.pid for r in self.runs]
+        self.spawned = self.runs[0].spawned
+
+    def __getattr__(self, name):
+        vals = [getattr(r, name) for r in self.runs]
+        if name in ("messages", "batches", "stored", "events", "dead"):
+            return sum(vals)
+        if name in ("last_batch",):
+            return max((v for v in vals if v is not None), default=None)
+        if name in ("assigned", "consuming", "first_batch"):
+            return min((v for v in vals if v is not None), default=None)
+        raise AttributeError(name)
+
+    def wait(self, expect, timeout, on_tick=None):
+        if len(self.runs) == 1:
+            return self.runs[0].wait(expect, timeout, on_tick)
+        ends = end_offsets(self.brokers, self.topic)
+        c = Consumer({"bootstrap.servers": self.brokers, "group.id": self.group,
+                      "enable.auto.commit": False})
+        deadline, next_check = time.time() + timeout, 0.0
+        try:
+            while time.time() < deadline:
+                for r in self.runs:
+                    r.poll_log()
+                    if r.proc.poll() is not None:
+                        raise RuntimeError("newswire-ingest exited (%s); log %s" %
+                                           (r.proc.returncode, r.logpath))
+                if self.messages >= expect and time.time() >= next_check:
+                    next_check = time.time() + 0.5
+                    if committed_total(c, self.topic, list(ends)) >= sum(ends.values()):
+                        for r in self.runs:
+                            r.poll_log()
+                        return True
+                if on_tick:
+                    on_tick(self)
+                time.sleep(0.05)
+        finally:
+            c.close()
+        raise RuntimeError("timeout: %d of %d messages after %ds; logs %s" %
+                           (self.messages, expect, timeout, self.runs[0].logpath))
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        codes = [r.stop(sig, timeout) for r in self.runs]
+        return max(codes, key=lambda c: abs(c or 0))
 
 
 def percentile(sorted_vals, q):
