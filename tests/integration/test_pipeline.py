@@ -221,21 +221,39 @@ def test_dead_writers_events_are_swept_under_sustained_load(env, tmp_path):
             time.sleep(0.02)
         assert prod.flush(30) == 0
 
+    # the dying replica's input waits in a topic of its own before it starts
+    # (it reads from the earliest offset), its leader elected first
     other = "t." + env.tag + ".other"
     admin = AdminClient({"bootstrap.servers": nwlib.brokers()})
     admin.create_topics([NewTopic(other, 1, 1)])[other].result(30)
+    wait_until(lambda: admin.list_topics(other, timeout=10).topics[other].partitions[0].leader >= 0,
+               timeout=30, what="a leader for the new topic")
+    with open(os.path.join(SAMPLE, "03-afp-chips.xml"), "rb") as f:
+        env.produce(other, f.read())
     t = threading.Thread(target=steady)
     t.start()
     try:
         wait_log(b, lambda l: l.get("msg") == "batch done", timeout=60)
-        a = env.start_ingest(name="dies", NEWSWIRE_TOPIC_RAW=other,
-                             NEWSWIRE_GROUP_ID=env.group + ".other",
-                             NEWSWIRE_TEST_HOOK="pause-after-commit")
-        wait_log(a, lambda l: l.get("msg") == "partitions assigned", timeout=60)
-        with open(os.path.join(SAMPLE, "03-afp-chips.xml"), "rb") as f:
-            env.produce(other, f.read())
-        wait_log(a, lambda l: l.get("msg", "").startswith("test hook: paused after commit"),
-                 timeout=60)
+        # librdkafka 2.0.2 can leave a freshly assigned partition unfetched
+        # for good when the coordinator answers its OffsetFetch with a
+        # request-level error (confluentinc/librdkafka#5586), as it may just
+        # after a broker restart (the fault tests run before this one): seen
+        # here once in CI. Not what this test is about: a new process (still
+        # before its commit, so nothing of it is stored) recovers at once.
+        for attempt in range(3):
+            a = env.start_ingest(name="dies", NEWSWIRE_TOPIC_RAW=other,
+                                 NEWSWIRE_GROUP_ID=env.group + ".other",
+                                 NEWSWIRE_TEST_HOOK="pause-after-commit")
+            try:
+                wait_log(a, lambda l: l.get("msg", "").startswith("test hook: paused after commit"),
+                         timeout=30)
+                break
+            except AssertionError:
+                if attempt == 2 or env.sql("SELECT count(*) FROM item_versions WHERE source_topic = %s",
+                                           (other,))[0][0]:
+                    raise
+                a.send_signal(signal.SIGKILL)
+                a.wait(10)
         orphan = env.sql("SELECT o.event_id::text FROM outbox o JOIN item_versions v"
                          " USING (version_pk) WHERE v.source_topic = %s AND o.sent_at IS NULL",
                          (other,))
