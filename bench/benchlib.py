@@ -463,7 +463,6 @@ class IngestGroup:
         self.group, self.topic = env["NEWSWIRE_GROUP_ID"], env["NEWSWIRE_TOPIC_RAW"]
         self.runs = [IngestRun(binary, env, logpath if i == 0 else "%s.%d" % (logpath, i + 1), wrapper)
                      for i in range(replicas)]
-        self.proc = self.runs[0].proc
         self.pids = [r.proc.pid for r in self.runs]
         self.spawned = self.runs[0].spawned
 

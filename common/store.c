@@ -384,16 +384,27 @@ bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, const nw
 
 /* ---- outbox -------------------------------------------------------------- */
 
+/* The ids of events (NULL: none) as a text[] parameter (uuid[] in SQL). */
+static void add_event_ids(nw_pg_params_t *pp, const nw_events_t *events)
+{
+    size_t n = events ? events->n : 0;
+    const char **ids = malloc((n + 1) * sizeof *ids);
+    if (!ids) {
+        pp->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        ids[i] = events->v[i].id;
+    nw_pg_add_texts(pp, ids, n);
+    free(ids);
+}
+
 bool nw_store_mark_sent(nw_store_t *st, const nw_events_t *events, nw_err_t *err)
 {
     if (events->n == 0)
         return true;
-    const char **ids = malloc(events->n * sizeof *ids);
-    for (size_t i = 0; i < events->n; i++)
-        ids[i] = events->v[i].id;
     nw_pg_params_t pp = {0};
-    nw_pg_add_texts(&pp, ids, events->n);
-    free(ids);
+    add_event_ids(&pp, events);
     PGresult *r = nw_pg_run(st->conn,
                             "UPDATE outbox SET sent_at = now()"
                             " WHERE event_id = ANY($1::uuid[]) AND sent_at IS NULL",
@@ -408,18 +419,10 @@ bool nw_store_outbox_unsent(nw_store_t *st, int older_than_s, int limit, const n
     char age[16], lim[16];
     snprintf(age, sizeof age, "%d", older_than_s);
     snprintf(lim, sizeof lim, "%d", limit);
-    size_t nskip = skip ? skip->n : 0;
-    const char **ids = malloc((nskip + 1) * sizeof *ids);
-    for (size_t i = 0; ids && i < nskip; i++)
-        ids[i] = skip->v[i].id;
     nw_pg_params_t pp = {0};
     nw_pg_add_str(&pp, age);
     nw_pg_add_str(&pp, lim);
-    if (ids)
-        nw_pg_add_texts(&pp, ids, nskip);
-    else
-        pp.oom = true;
-    free(ids);
+    add_event_ids(&pp, skip);
     PGresult *r = nw_pg_run(
         st->conn,
         "SELECT event_id, event_type, msg_key, body,"

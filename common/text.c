@@ -182,21 +182,19 @@ char *nw_text_latin1_to_utf8(const char *s, size_t len, size_t *outlen)
  * 0 (the combining marks start at U+0300); lead bytes up to 0xCB encode
  * U+0080..U+02FF. Wire text is mostly such text, and utf8proc_NFC decomposes
  * and recomposes every character: it was over half of newswire-ingest's CPU
- * (bench/README.md). Plain ASCII is passed over eight bytes at a time. */
+ * (bench/README.md). Plain ASCII is passed over in runs (ascii_run). */
 bool nw_text_nfc_trivially(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s), i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        if (w & 0x8080808080808080ull)
-            break;
-    }
-    for (; i < n; i++)
+    size_t n = strlen(s);
+    for (size_t i = 0;;) {
+        i += ascii_run(p + i, n - i, false);
+        if (i == n)
+            return true;
         if (p[i] >= 0xCC)
             return false;
-    return true;
+        i++;
+    }
 }
 
 char *nw_text_nfc(const char *s)

@@ -155,12 +155,12 @@ static void add_text(ctx_t *c, const char *s)
             continue;
         }
         size_t n = 1;
-        while (!c->pre && p[n] && !is_space(p[n]))
-            n++;
-        while (!c->pre && p[n] == ' ' && p[n + 1] && !is_space(p[n + 1])) {
-            n += 2;
+        while (!c->pre) { /* words, and the single spaces between them */
             while (p[n] && !is_space(p[n]))
                 n++;
+            if (p[n] != ' ' || !p[n + 1] || is_space(p[n + 1]))
+                break;
+            n += 2;
         }
         if (!c->pre) {
             if (c->html_space)
