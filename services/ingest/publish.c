@@ -202,6 +202,10 @@ bool publish_batch(app_t *app, batch_t *b)
  * will not come back (see nw_store_outbox_unsent). */
 void publish_sweep_outbox(app_t *app, const nw_events_t *unpublished)
 {
+    /* Stopping: a successor sweeps. (Its sends would be given up at once,
+     * their queue purged under the batch being drained.) */
+    if (*app->stop)
+        return;
     int64_t now = nw_now_us();
     if (now - app->last_sweep_us < app->cfg->outbox_sweep_s * 1000000LL / 2)
         return;
