@@ -57,6 +57,10 @@ static const cfg_def_t defs[] = {
      "republish outbox events still unsent after this many seconds"},
     {"similarity.window.h", CFG_INT, "72", 1, 24 * 365, OFF(similarity_window_h), false,
      "hours back in which near-duplicates and related stories are searched"},
+    {"similarity.idf.refresh.s", CFG_INT, "3600", 1, 7 * 86400, OFF(similarity_idf_refresh_s),
+     false,
+     "seconds between two recomputations of the term statistics (on a connection of "
+     "their own, beside the batches)"},
     {"related.top.k", CFG_INT, "10", 0, 100, OFF(related_top_k), false,
      "most related-story links per event"},
     {"pg.read.connection", CFG_BOOL, "true", 0, 0, OFF(pg_read_connection), false,

@@ -44,6 +44,7 @@ typedef struct nw_config {
     long retry_max_ms;         /* retry.max.ms: cap of the exponential back-off */
     long outbox_sweep_s;       /* outbox.sweep.s: republish unsent events older than this */
     long similarity_window_h;  /* similarity.window.h: candidate window */
+    long similarity_idf_refresh_s; /* similarity.idf.refresh.s: term statistics period */
     long related_top_k;        /* related.top.k: related links per event */
     int pg_read_connection;    /* pg.read.connection: candidate reads beside the batch (0, 1) */
     char *http_addr;           /* http.addr: host:port of /metrics, /healthz, /readyz ("" = off) */

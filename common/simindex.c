@@ -1,6 +1,7 @@
 #include "simindex.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -359,10 +360,34 @@ bool nw_simindex_prune_step(PGconn *conn, int retention_days, int max_rows, long
     return ok;
 }
 
+static const char refresh_idf_sql[] = "SELECT sim_refresh_idf(make_interval(secs => $1::int))";
+static const char load_idf_sql[] = "SELECT i.term_hash, i.df, m.n_docs FROM sim_idf i"
+                                   " CROSS JOIN sim_idf_meta m";
+
 bool nw_simindex_refresh_idf(PGconn *conn, int window_s, nw_err_t *err)
 {
-    return exec_int_param(conn, "SELECT sim_refresh_idf(make_interval(secs => $1::int))", window_s,
-                          "refresh idf", err);
+    return exec_int_param(conn, refresh_idf_sql, window_s, "refresh idf", err);
+}
+
+bool nw_simindex_send_refresh_idf(PGconn *conn, int window_s, nw_err_t *err)
+{
+    char secs[24];
+    snprintf(secs, sizeof secs, "%d", window_s);
+    const char *vals[1] = {secs};
+    if (PQsendQueryParams(conn, refresh_idf_sql, 1, NULL, vals, NULL, NULL, 0))
+        return true;
+    const char *m = PQerrorMessage(conn);
+    return nw_err_set(err, NW_ERR_TRANSIENT, "pg-error", "refresh idf: %.*s", (int)strcspn(m, "\n"),
+                      m);
+}
+
+bool nw_simidf_send_load(PGconn *conn, nw_err_t *err)
+{
+    if (PQsendQueryParams(conn, load_idf_sql, 0, NULL, NULL, NULL, NULL, 1))
+        return true;
+    const char *m = PQerrorMessage(conn);
+    return nw_err_set(err, NW_ERR_TRANSIENT, "pg-error", "load idf: %.*s", (int)strcspn(m, "\n"),
+                      m);
 }
 
 struct nw_simidf {
@@ -388,10 +413,12 @@ static float simidf_lookup(void *ud, uint64_t h)
 
 nw_simidf_t *nw_simidf_load(PGconn *conn, nw_err_t *err)
 {
-    PGresult *res = PQexecParams(conn,
-                                 "SELECT i.term_hash, i.df, m.n_docs FROM sim_idf i"
-                                 " CROSS JOIN sim_idf_meta m",
-                                 0, NULL, NULL, NULL, NULL, 1);
+    return nw_simidf_from_result(
+        conn, PQexecParams(conn, load_idf_sql, 0, NULL, NULL, NULL, NULL, 1), err);
+}
+
+nw_simidf_t *nw_simidf_from_result(PGconn *conn, PGresult *res, nw_err_t *err)
+{
     if (!nw_simw_ok(conn, res, PGRES_TUPLES_OK, "load idf", err)) {
         PQclear(res);
         return NULL;

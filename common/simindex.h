@@ -194,11 +194,18 @@ bool nw_simindex_prune_step(PGconn *conn, int retention_days, int max_rows, long
 /* Recompute the document frequencies behind the IDF over the last window_s
  * seconds of postings (hourly is plenty). */
 bool nw_simindex_refresh_idf(PGconn *conn, int window_s, nw_err_t *err);
+/* The same, sent without waiting (PQsendQueryParams): its one result is
+ * read with PQgetResult like any other. */
+bool nw_simindex_send_refresh_idf(PGconn *conn, int window_s, nw_err_t *err);
 
 /* An in-memory IDF table loaded from sim_idf, for nw_fp_cfg_t. Read-only once
  * loaded, so threads may share it. Free with nw_simidf_free(). */
 typedef struct nw_simidf nw_simidf_t;
 nw_simidf_t *nw_simidf_load(PGconn *conn, nw_err_t *err);
+/* The load in two steps: sent without waiting, then built from its result
+ * (which it clears; NULL and *err on a failed result). */
+bool nw_simidf_send_load(PGconn *conn, nw_err_t *err);
+nw_simidf_t *nw_simidf_from_result(PGconn *conn, PGresult *res, nw_err_t *err);
 void nw_simidf_free(nw_simidf_t *idf);
 /* Point cfg's idf callback at the table (and set idf_unknown from its size). */
 void nw_simidf_apply(const nw_simidf_t *idf, nw_fp_cfg_t *cfg);

@@ -33,6 +33,26 @@ static PGconn *connect_db(const char *dsn, nw_err_t *err)
     return c;
 }
 
+enum { IDF_IDLE, IDF_REFRESHING, IDF_LOADING };
+
+/* Stop the term statistics' refresh, if one runs, and close its connection:
+ * a statement still running is cancelled (the refresh is one transaction:
+ * nothing of it stays). */
+static void idf_refresh_end(nw_store_t *st)
+{
+    PGconn *c = st->idf_refresh.conn;
+    if (c && PQtransactionStatus(c) == PQTRANS_ACTIVE) {
+        PGcancel *cancel = PQgetCancel(c);
+        char msg[256];
+        if (cancel)
+            PQcancel(cancel, msg, sizeof msg);
+        PQfreeCancel(cancel);
+    }
+    PQfinish(c);
+    st->idf_refresh.conn = NULL;
+    st->idf_refresh.phase = IDF_IDLE;
+}
+
 nw_store_t *nw_store_open(const char *dsn, nw_err_t *err)
 {
     PGconn *c = connect_db(dsn ? dsn : "", err);
@@ -54,6 +74,7 @@ void nw_store_close(nw_store_t *st)
         return;
     PQfinish(st->conn);
     PQfinish(st->reader);
+    idf_refresh_end(st);
     nw_fp_ctx_free(st->fp_ctx);
     nw_simidf_free(st->idf);
     free(st->dsn);
@@ -123,6 +144,7 @@ void nw_store_set_opts(nw_store_t *st, const nw_store_opts_t *opts)
     if (opts->related_top_k >= 0)
         st->link_cfg.top_k_related = opts->related_top_k;
     st->event_max_bytes = opts->event_max_bytes;
+    st->idf_refresh.period_s = opts->idf_refresh_s;
     st->one_connection = opts->one_connection;
     if (st->one_connection)
         nw_store_reader_reset(st);
@@ -182,7 +204,99 @@ static bool prune_step(nw_store_t *st, nw_err_t *err)
 
 bool nw_store_maintenance_pending(const nw_store_t *st)
 {
-    return st->prune.pending;
+    return st->prune.pending || st->idf_refresh.phase != IDF_IDLE;
+}
+
+/* New term statistics for the fingerprints from now on (never while the
+ * store thread or a fingerprint uses the settings). */
+static void idf_use(nw_store_t *st, nw_simidf_t *idf, int64_t now)
+{
+    nw_simidf_free(st->idf);
+    st->idf = idf;
+    nw_fp_cfg_default(&st->fp_cfg);
+    nw_simidf_apply(st->idf, &st->fp_cfg);
+    st->idf_loaded_us = now;
+}
+
+/* The term statistics, refreshed and loaded now (the first time: fingerprints
+ * wait for them). */
+static bool idf_load_now(nw_store_t *st, int64_t now, nw_err_t *err)
+{
+    if (!nw_simindex_refresh_idf(st->conn, st->sim_cfg.window_s, err))
+        return false;
+    nw_simidf_t *idf = nw_simidf_load(st->conn, err);
+    if (!idf)
+        return false;
+    idf_use(st, idf, now);
+    return true;
+}
+
+static void idf_refresh_failed(nw_store_t *st, const nw_err_t *err)
+{
+    nw_log_warn("term statistics refresh failed; tried again at the next maintenance",
+                NW_LS("reason", err->msg));
+    idf_refresh_end(st);
+}
+
+/* The periodic refresh of the term statistics (hourly by default), on a
+ * connection of its own and without waiting for it: it aggregates every
+ * posting of the window (~0.6 us each: seconds for a heavy feed), which on
+ * the batch connection held up the batches that long. Each call looks at it
+ * once; the new statistics are swapped in here, between two batches (the
+ * store is this thread's then), so a batch's fingerprints use one set. */
+static void idf_refresh_step(nw_store_t *st, int64_t now)
+{
+    nw_err_t err = {0};
+    int period = st->idf_refresh.period_s > 0 ? st->idf_refresh.period_s : 3600;
+    if (st->idf_refresh.phase == IDF_IDLE) {
+        if (now - st->idf_loaded_us < period * 1000000LL)
+            return;
+        PGconn *c = connect_db(st->dsn, &err);
+        if (!c) {
+            idf_refresh_failed(st, &err);
+            return;
+        }
+        st->idf_refresh.conn = c;
+        if (!nw_simindex_send_refresh_idf(c, st->sim_cfg.window_s, &err)) {
+            idf_refresh_failed(st, &err);
+            return;
+        }
+        st->idf_refresh.phase = IDF_REFRESHING;
+        st->idf_refresh.started_us = now;
+        return;
+    }
+    PGconn *c = st->idf_refresh.conn;
+    if (!PQconsumeInput(c)) {
+        const char *m = PQerrorMessage(c);
+        nw_err_set(&err, NW_ERR_TRANSIENT, "pg-connection", "term statistics: %.*s",
+                   (int)strcspn(m, "\n"), m);
+        idf_refresh_failed(st, &err);
+        return;
+    }
+    if (PQisBusy(c))
+        return;
+    PGresult *r = PQgetResult(c);
+    PGresult *extra;
+    while ((extra = PQgetResult(c)))
+        PQclear(extra);
+    if (st->idf_refresh.phase == IDF_REFRESHING) {
+        bool ok = nw_pg_ok(c, r, PGRES_TUPLES_OK, "refresh idf", &err);
+        PQclear(r);
+        if (ok && nw_simidf_send_load(c, &err))
+            st->idf_refresh.phase = IDF_LOADING;
+        else
+            idf_refresh_failed(st, &err);
+        return;
+    }
+    nw_simidf_t *idf = nw_simidf_from_result(c, r, &err);
+    if (!idf) {
+        idf_refresh_failed(st, &err);
+        return;
+    }
+    idf_use(st, idf, now);
+    nw_log_info("term statistics refreshed",
+                NW_LD("seconds", (double)(now - st->idf_refresh.started_us) / 1e6));
+    idf_refresh_end(st);
 }
 
 bool nw_store_maintain(nw_store_t *st, nw_err_t *err)
@@ -199,18 +313,9 @@ bool nw_store_maintain(nw_store_t *st, nw_err_t *err)
     }
     if (st->prune.pending && !prune_step(st, err))
         return false;
-    if (!st->idf_loaded_us || now - st->idf_loaded_us > HOUR_US) {
-        if (!nw_simindex_refresh_idf(st->conn, st->sim_cfg.window_s, err))
-            return false;
-        nw_simidf_t *idf = nw_simidf_load(st->conn, err);
-        if (!idf)
-            return false;
-        nw_simidf_free(st->idf);
-        st->idf = idf;
-        nw_fp_cfg_default(&st->fp_cfg);
-        nw_simidf_apply(st->idf, &st->fp_cfg);
-        st->idf_loaded_us = now;
-    }
+    if (!st->idf_loaded_us)
+        return idf_load_now(st, now, err);
+    idf_refresh_step(st, now);
     return true;
 }
 

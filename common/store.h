@@ -62,6 +62,7 @@ typedef struct nw_store_opts {
     long event_max_bytes;/* events larger than this carry a stub of their item (0 = no limit) */
     bool one_connection; /* candidate reads in the batch transaction, not on a second
                             connection beside it (store_write.c) */
+    int idf_refresh_s;   /* term statistics recomputed this often (0: hourly) */
 } nw_store_opts_t;
 
 typedef struct nw_store_stats {
@@ -101,9 +102,11 @@ void nw_store_set_join(nw_store_t *st, nw_store_join_fn join);
 /* Housekeeping outside the batch transaction, cheap to call often: creates
  * the similarity index's partitions (daily) and prunes what is past its
  * retention, one bounded step a call (tens of ms) until nothing expired is left;
- * refreshes and reloads the term statistics (hourly). */
+ * refreshes and reloads the term statistics (hourly, idf_refresh_s: on a
+ * connection of its own, looked at once a call; the first time at once). */
 bool nw_store_maintain(nw_store_t *st, nw_err_t *err);
-/* True while the pruning has steps left: call nw_store_maintain again. */
+/* True while the pruning has steps left or the term statistics' refresh
+ * runs: call nw_store_maintain again. */
 bool nw_store_maintenance_pending(const nw_store_t *st);
 const nw_store_stats_t *nw_store_stats(const nw_store_t *st);
 

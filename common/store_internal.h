@@ -26,6 +26,12 @@ struct nw_store {
     nw_link_cfg_t link_cfg;
     nw_simindex_cfg_t sim_cfg;
     int64_t idf_loaded_us;
+    struct {          /* the periodic refresh of the term statistics (store.c) */
+        PGconn *conn; /* its own connection while it runs */
+        int phase;    /* IDF_IDLE, IDF_REFRESHING, IDF_LOADING */
+        int64_t started_us;
+        int period_s; /* nw_store_opts_t.idf_refresh_s */
+    } idf_refresh;
     int64_t parts_lo, parts_hi;  /* item times whose weekly index partitions exist */
     int64_t maintained_us;
     struct { /* the similarity index's pruning, in steps */

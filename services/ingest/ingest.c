@@ -472,16 +472,21 @@ static void test_hook_after_commit(app_t *app, size_t nevents)
 }
 
 /* Similarity index partitions, pruning and term statistics (cheap when not
- * due): looked at every minute, and while the pruning has steps left, one
- * step every step_us. On an idle turn step_us is 0. Under sustained load (a
- * replay, a busy hour) the loop is never idle, so the maintenance also runs
- * between two batches while the store is free, with step_us 5 s: what is due
- * hourly or daily stays so, and a pruning step (16-67 ms measured) every 5 s
- * costs the batches ~1 % while a catch-up lasts. */
+ * due): looked at every minute (or every similarity.idf.refresh.s if
+ * shorter), and while the pruning has steps left or the term statistics'
+ * refresh runs, every step_us. On an idle turn step_us is 0. Under sustained
+ * load (a replay, a busy hour) the loop is never idle, so the maintenance
+ * also runs between two batches while the store is free, with step_us 5 s:
+ * what is due hourly or daily stays so, and a pruning step (16-67 ms
+ * measured) every 5 s costs the batches ~1 % while a catch-up lasts. */
 static void maintain(app_t *app, int64_t step_us)
 {
     int64_t now = nw_now_us();
-    int64_t every = nw_store_maintenance_pending(app->store) ? step_us : 60000000LL;
+    int64_t every = 60000000LL;
+    if (app->cfg->similarity_idf_refresh_s * 1000000LL < every)
+        every = app->cfg->similarity_idf_refresh_s * 1000000LL;
+    if (nw_store_maintenance_pending(app->store))
+        every = step_us;
     if (now - app->last_maintain_us < every)
         return;
     app->last_maintain_us = now;
@@ -515,7 +520,8 @@ static int start(app_t *app)
     nw_store_opts_t opts = {.window_h = (int)cfg->similarity_window_h,
                             .related_top_k = (int)cfg->related_top_k,
                             .one_connection = cfg->pg_read_connection == 0,
-                            .event_max_bytes = cfg->event_max_bytes};
+                            .event_max_bytes = cfg->event_max_bytes,
+                            .idf_refresh_s = (int)cfg->similarity_idf_refresh_s};
     nw_store_set_opts(app->store, &opts);
     nw_store_set_join(app->store, join_halves);
     app->producer = nw_kafka_producer_new(cfg, &err);

@@ -39,6 +39,7 @@ static const char *const settings[] = {
     "kafka.brokers", "pg.dsn", "group.id", "client.id", "topic.raw", "topic.enriched",
     "topic.dlq", "batch.size", "batch.max.bytes", "event.max.bytes", "batch.wait.ms",
     "shutdown.timeout.ms", "retry.max.ms", "outbox.sweep.s", "similarity.window.h",
+    "similarity.idf.refresh.s",
     "related.top.k", "pg.read.connection", "http.addr", "log.level", "replica.id",
     "migrations.dir", "test.hook", NULL};
 /* clang-format on */

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+import psycopg2
 import pytest
 
 import nwlib
@@ -278,6 +279,48 @@ def test_expired_index_rows_are_pruned_at_the_next_start(env, tmp_path):
     assert env.sql("SELECT count(*) FROM item_versions") == [(5,)]
     assert env.sql("SELECT count(*) FROM outbox") == [(5,)]
     env.stop(p)
+
+
+def test_term_statistics_refresh_does_not_hold_up_the_batches(env, tmp_path):
+    """The term statistics (the IDF the fingerprints weigh terms by) are
+    recomputed every similarity.idf.refresh.s (an hour by default) from every
+    posting of the window: seconds for a heavy feed. The refresh runs on a
+    connection of its own, so items go on being stored and published while it
+    runs; here it is held up by a lock on sim_idf while items keep coming.
+    Once free it finishes and the new statistics are loaded."""
+    p = env.start_ingest(NEWSWIRE_SIMILARITY_IDF_REFRESH_S=2)
+    wait_log(p, lambda l: l.get("msg") == "partitions assigned")
+    texts = [FLOOD, FLOOD_MORE + FLOOD[:2], FLOOD_OTHER_AGENCY, FLOOD[2:] + FLOOD_MORE,
+             FLOOD_OTHER_AGENCY[1:] + FLOOD_MORE]
+
+    def item(i):
+        st = story("reuters", "L8N3IDF%d" % i, slug="Oregon-flood-%d" % i, t0=600 + i)
+        return write(tmp_path, "%d.xml" % i, payload(st, 0, "new", texts[i], 600 + i,
+                                                     "Millbrook River flood, item %d" % i))
+
+    env.feed(item(0))
+    events_of(env, 1)  # the statistics are loaded before the first fingerprint
+    (before,), = env.sql("SELECT computed_at FROM sim_idf_meta")
+    waiting = """SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                  WHERE c.relname = 'sim_idf' AND NOT l.granted
+                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+    con = psycopg2.connect(env.dsn)
+    try:
+        con.cursor().execute("LOCK TABLE sim_idf IN ACCESS EXCLUSIVE MODE")
+        wait_until(lambda: env.sql(waiting) == [(1,)], timeout=60,
+                   what="the next refresh waiting for sim_idf")
+        env.feed(*[item(i) for i in range(1, 5)])
+        assert len(events_of(env, 5, timeout=30)) == 5
+        assert env.sql("SELECT count(*) FROM item_versions") == [(5,)]
+        assert env.sql(waiting) == [(1,)]  # the refresh was held up all along
+        assert env.sql("SELECT computed_at FROM sim_idf_meta") == [(before,)]
+    finally:
+        con.rollback()
+        con.close()
+    wait_log(p, lambda l: l.get("msg") == "term statistics refreshed", timeout=60)
+    (after,), = env.sql("SELECT computed_at FROM sim_idf_meta")
+    assert after > before
+    assert env.stop(p) == 0
 
 
 def test_ap_halves_in_either_order(env, tmp_path):
