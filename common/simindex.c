@@ -344,18 +344,23 @@ bool nw_simindex_maintain(PGconn *conn, nw_err_t *err)
 }
 
 bool nw_simindex_prune_step(PGconn *conn, int retention_days, int max_rows, long long *deleted,
-                            nw_err_t *err)
+                            int *partitions_left, nw_err_t *err)
 {
     char days[24], rows[24];
     snprintf(days, sizeof days, "%d", retention_days);
     snprintf(rows, sizeof rows, "%d", max_rows);
     const char *vals[2] = {days, rows};
     PGresult *res =
-        PQexecParams(conn, "SELECT sim_prune_step(now() - make_interval(days => $1::int), $2::int)",
+        PQexecParams(conn,
+                     "SELECT deleted, partitions_left"
+                     "  FROM sim_prune_some(now() - make_interval(days => $1::int), $2::int)",
                      2, NULL, vals, NULL, NULL, 0);
     bool ok = nw_simw_ok(conn, res, PGRES_TUPLES_OK, "prune", err);
-    if (ok)
+    if (ok) {
         *deleted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        if (partitions_left)
+            *partitions_left = atoi(PQgetvalue(res, 0, 1));
+    }
     PQclear(res);
     return ok;
 }
@@ -378,15 +383,6 @@ bool nw_simindex_send_refresh_idf(PGconn *conn, int window_s, nw_err_t *err)
         return true;
     const char *m = PQerrorMessage(conn);
     return nw_err_set(err, NW_ERR_TRANSIENT, "pg-error", "refresh idf: %.*s", (int)strcspn(m, "\n"),
-                      m);
-}
-
-bool nw_simidf_send_load(PGconn *conn, nw_err_t *err)
-{
-    if (PQsendQueryParams(conn, load_idf_sql, 0, NULL, NULL, NULL, NULL, 1))
-        return true;
-    const char *m = PQerrorMessage(conn);
-    return nw_err_set(err, NW_ERR_TRANSIENT, "pg-error", "load idf: %.*s", (int)strcspn(m, "\n"),
                       m);
 }
 
@@ -413,12 +409,7 @@ static float simidf_lookup(void *ud, uint64_t h)
 
 nw_simidf_t *nw_simidf_load(PGconn *conn, nw_err_t *err)
 {
-    return nw_simidf_from_result(
-        conn, PQexecParams(conn, load_idf_sql, 0, NULL, NULL, NULL, NULL, 1), err);
-}
-
-nw_simidf_t *nw_simidf_from_result(PGconn *conn, PGresult *res, nw_err_t *err)
-{
+    PGresult *res = PQexecParams(conn, load_idf_sql, 0, NULL, NULL, NULL, NULL, 1);
     if (!nw_simw_ok(conn, res, PGRES_TUPLES_OK, "load idf", err)) {
         PQclear(res);
         return NULL;

@@ -186,10 +186,13 @@ bool nw_simindex_maintain(PGconn *conn, nw_err_t *err);
 /* One bounded step of the pruning, in autocommit: drops the weekly partitions
  * older than retention_days (> window; 30 is a fair default) and deletes at
  * most max_rows expired rows from each table that is not partitioned by week,
- * oldest first. *deleted is the number of rows deleted: fewer than max_rows
- * means nothing expired is left. */
+ * oldest first. *deleted is the number of rows deleted. Never waits for the
+ * lock a partition's drop needs (migration 0008): when another transaction
+ * holds sim_bands or sim_terms the expired partitions are left, and
+ * *partitions_left (if not NULL) says how many. Nothing expired is left when
+ * *deleted < max_rows and *partitions_left == 0. */
 bool nw_simindex_prune_step(PGconn *conn, int retention_days, int max_rows, long long *deleted,
-                            nw_err_t *err);
+                            int *partitions_left, nw_err_t *err);
 
 /* Recompute the document frequencies behind the IDF over the last window_s
  * seconds of postings (hourly is plenty). */
@@ -202,10 +205,6 @@ bool nw_simindex_send_refresh_idf(PGconn *conn, int window_s, nw_err_t *err);
  * loaded, so threads may share it. Free with nw_simidf_free(). */
 typedef struct nw_simidf nw_simidf_t;
 nw_simidf_t *nw_simidf_load(PGconn *conn, nw_err_t *err);
-/* The load in two steps: sent without waiting, then built from its result
- * (which it clears; NULL and *err on a failed result). */
-bool nw_simidf_send_load(PGconn *conn, nw_err_t *err);
-nw_simidf_t *nw_simidf_from_result(PGconn *conn, PGresult *res, nw_err_t *err);
 void nw_simidf_free(nw_simidf_t *idf);
 /* Point cfg's idf callback at the table (and set idf_unknown from its size). */
 void nw_simidf_apply(const nw_simidf_t *idf, nw_fp_cfg_t *cfg);

@@ -33,7 +33,7 @@ static PGconn *connect_db(const char *dsn, nw_err_t *err)
     return c;
 }
 
-enum { IDF_IDLE, IDF_REFRESHING, IDF_LOADING };
+enum { IDF_IDLE, IDF_REFRESHING };
 
 /* Stop the term statistics' refresh, if one runs, and close its connection:
  * a statement still running is cancelled (the refresh is one transaction:
@@ -179,8 +179,12 @@ static bool prune_step(nw_store_t *st, nw_err_t *err)
     int days = st->sim_cfg.window_s * 4 / 86400;
     if (days < 30)
         days = 30;
+    int64_t now = nw_now_us();
+    if (now < st->prune.next_us)
+        return true;
     long long deleted = 0;
-    if (!nw_simindex_prune_step(st->conn, days, PRUNE_STEP_ROWS, &deleted, err)) {
+    int left = 0;
+    if (!nw_simindex_prune_step(st->conn, days, PRUNE_STEP_ROWS, &deleted, &left, err)) {
         st->prune.pending = false;
         st->maintained_us = 0; /* all of it again at the next turn, a minute later */
         return false;
@@ -188,7 +192,16 @@ static bool prune_step(nw_store_t *st, nw_err_t *err)
     st->parts_lo = st->parts_hi = 0; /* old weeks may be gone: check again */
     st->prune.rows += deleted;
     st->prune.steps++;
-    if (deleted >= PRUNE_STEP_ROWS) {
+    if (left > 0) {
+        /* their tables in use (another replica's batch): again in 5 s */
+        st->prune.next_us = now + 5000000LL;
+        if (!st->prune.busy_logged)
+            nw_log_info("expired similarity partitions left for a later step: another"
+                        " transaction holds their tables",
+                        NW_LI("partitions", left));
+        st->prune.busy_logged = true;
+    }
+    if (deleted >= PRUNE_STEP_ROWS || left > 0) {
         if (st->prune.steps == 1)
             nw_log_info("pruning the similarity index in steps between batches",
                         NW_LI("retention_days", days), NW_LI("rows_per_step", PRUNE_STEP_ROWS));
@@ -242,8 +255,9 @@ static void idf_refresh_failed(nw_store_t *st, const nw_err_t *err)
  * connection of its own and without waiting for it: it aggregates every
  * posting of the window (~0.6 us each: seconds for a heavy feed), which on
  * the batch connection held up the batches that long. Each call looks at it
- * once; the new statistics are swapped in here, between two batches (the
- * store is this thread's then), so a batch's fingerprints use one set. */
+ * once; once done, its result is loaded and swapped in here, between two
+ * batches (the store is this thread's then), so a batch's fingerprints use
+ * one set. */
 static void idf_refresh_step(nw_store_t *st, int64_t now)
 {
     nw_err_t err = {0};
@@ -279,16 +293,11 @@ static void idf_refresh_step(nw_store_t *st, int64_t now)
     PGresult *extra;
     while ((extra = PQgetResult(c)))
         PQclear(extra);
-    if (st->idf_refresh.phase == IDF_REFRESHING) {
-        bool ok = nw_pg_ok(c, r, PGRES_TUPLES_OK, "refresh idf", &err);
-        PQclear(r);
-        if (ok && nw_simidf_send_load(c, &err))
-            st->idf_refresh.phase = IDF_LOADING;
-        else
-            idf_refresh_failed(st, &err);
-        return;
-    }
-    nw_simidf_t *idf = nw_simidf_from_result(c, r, &err);
+    bool ok = nw_pg_ok(c, r, PGRES_TUPLES_OK, "refresh idf", &err);
+    PQclear(r);
+    /* The load waits: one row per term seen twice in the window, read in one
+     * go (polled, a large result would come a socket buffer a turn). */
+    nw_simidf_t *idf = ok ? nw_simidf_load(c, &err) : NULL;
     if (!idf) {
         idf_refresh_failed(st, &err);
         return;
@@ -310,6 +319,8 @@ bool nw_store_maintain(nw_store_t *st, nw_err_t *err)
         st->prune.started_us = now;
         st->prune.rows = 0;
         st->prune.steps = 0;
+        st->prune.next_us = 0;
+        st->prune.busy_logged = false;
     }
     if (st->prune.pending && !prune_step(st, err))
         return false;

@@ -28,7 +28,7 @@ struct nw_store {
     int64_t idf_loaded_us;
     struct {          /* the periodic refresh of the term statistics (store.c) */
         PGconn *conn; /* its own connection while it runs */
-        int phase;    /* IDF_IDLE, IDF_REFRESHING, IDF_LOADING */
+        int phase;    /* IDF_IDLE, IDF_REFRESHING */
         int64_t started_us;
         int period_s; /* nw_store_opts_t.idf_refresh_s */
     } idf_refresh;
@@ -39,6 +39,8 @@ struct nw_store {
         int64_t started_us;
         long long rows;
         int steps;
+        int64_t next_us; /* not before this (partitions left: their tables busy) */
+        bool busy_logged;
     } prune;
     long event_max_bytes;      /* see nw_store_opts_t */
     /* AP halves */
