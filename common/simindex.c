@@ -336,8 +336,8 @@ static bool exec_int_param(PGconn *conn, const char *sql, int v, const char *wha
 
 bool nw_simindex_maintain(PGconn *conn, nw_err_t *err)
 {
-    PGresult *res = PQexec(conn, "SELECT sim_ensure_partitions(now() - interval '7 days',"
-                                 " now() + interval '28 days')");
+    PGresult *res = PQexec(conn, "SELECT made FROM sim_ensure_partitions_some("
+                                 "now() - interval '7 days', now() + interval '28 days')");
     bool ok = nw_simw_ok(conn, res, PGRES_TUPLES_OK, "maintain", err);
     PQclear(res);
     return ok;

@@ -77,9 +77,9 @@ static int setup(void **state)
              schema, schema, schema);
     exec_ok(c, sql);
     static const char *const files[] = {"0001_core.sql", "0002_similarity.sql",
-                                        "0007_prune_in_steps.sql",
-                                        "0008_prune_without_waiting.sql"};
-    for (size_t i = 0; i < 4; i++) {
+                                        "0007_prune_in_steps.sql", "0008_prune_without_waiting.sql",
+                                        "0009_partitions_without_waiting.sql"};
+    for (size_t i = 0; i < 5; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", NW_SOURCE_MIGRATIONS, files[i]);
         char *s = slurp(path);
@@ -89,12 +89,13 @@ static int setup(void **state)
         exec_ok(c, "COMMIT");
         free(s);
     }
-    /* 0007's and 0008's functions run on a fixed search_path, public's: this
+    /* 0007's to 0009's functions run on a fixed search_path, public's: this
      * schema's instead */
     static const char *const fns[] = {"sim_drop_expired(timestamptz)", "sim_prune(timestamptz)",
                                       "sim_prune_step(timestamptz, integer)",
-                                      "sim_prune_some(timestamptz, integer)"};
-    for (size_t i = 0; i < 4; i++) {
+                                      "sim_prune_some(timestamptz, integer)",
+                                      "sim_ensure_partitions_some(timestamptz, timestamptz)"};
+    for (size_t i = 0; i < 5; i++) {
         snprintf(sql, sizeof sql, "ALTER FUNCTION %s SET search_path = %s, pg_temp", fns[i],
                  schema);
         exec_ok(c, sql);
@@ -877,6 +878,34 @@ static void test_prune_in_steps(void **state)
     PQfinish(c);
 }
 
+/* A new week is attached with an ACCESS EXCLUSIVE lock on the DEFAULT
+ * partition; while another transaction holds it (a replica's batch with rows
+ * of a week that has no partition yet), the week is left for a later call
+ * instead of waited for (migration 0009), and made once it is free. */
+static void test_partitions_never_wait(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *c = connect_db();
+    static const char week[] = "to_timestamp(1790000000) + interval '20 weeks'";
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT made * 10 + partitions_left"
+             "  FROM sim_ensure_partitions_some(%s, %s + interval '1 day')",
+             week, week);
+    PGconn *busy = connect_db();
+    exec_ok(busy, "BEGIN");
+    exec_ok(busy, "LOCK TABLE sim_bands_default IN ROW EXCLUSIVE MODE");
+    exec_ok(c, "SET statement_timeout = '5s'"); /* a wait for the lock fails the call */
+    assert_int_equal(count(c, sql), 11);        /* sim_terms' week made, sim_bands' left */
+    exec_ok(busy, "ROLLBACK");
+    PQfinish(busy);
+    assert_int_equal(count(c, sql), 10); /* sim_bands' now (sim_terms' is there) */
+    assert_int_equal(count(c, sql), 0);
+    exec_ok(c, "SET statement_timeout = 0");
+    PQfinish(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -889,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_read_candidates_same),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_prune_in_steps),
+        cmocka_unit_test(test_partitions_never_wait),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
