@@ -379,11 +379,8 @@ bool nw_simindex_send_refresh_idf(PGconn *conn, int window_s, nw_err_t *err)
     char secs[24];
     snprintf(secs, sizeof secs, "%d", window_s);
     const char *vals[1] = {secs};
-    if (PQsendQueryParams(conn, refresh_idf_sql, 1, NULL, vals, NULL, NULL, 0))
-        return true;
-    const char *m = PQerrorMessage(conn);
-    return nw_err_set(err, NW_ERR_TRANSIENT, "pg-error", "refresh idf: %.*s", (int)strcspn(m, "\n"),
-                      m);
+    return PQsendQueryParams(conn, refresh_idf_sql, 1, NULL, vals, NULL, NULL, 0) ||
+           nw_simw_ok(conn, NULL, PGRES_TUPLES_OK, "refresh idf", err); /* the connection's error */
 }
 
 struct nw_simidf {

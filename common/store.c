@@ -33,8 +33,6 @@ static PGconn *connect_db(const char *dsn, nw_err_t *err)
     return c;
 }
 
-enum { IDF_IDLE, IDF_REFRESHING };
-
 /* Stop the term statistics' refresh, if one runs, and close its connection:
  * a statement still running is cancelled (the refresh is one transaction:
  * nothing of it stays). */
@@ -50,7 +48,6 @@ static void idf_refresh_end(nw_store_t *st)
     }
     PQfinish(c);
     st->idf_refresh.conn = NULL;
-    st->idf_refresh.phase = IDF_IDLE;
 }
 
 nw_store_t *nw_store_open(const char *dsn, nw_err_t *err)
@@ -217,7 +214,7 @@ static bool prune_step(nw_store_t *st, nw_err_t *err)
 
 bool nw_store_maintenance_pending(const nw_store_t *st)
 {
-    return st->prune.pending || st->idf_refresh.phase != IDF_IDLE;
+    return st->prune.pending || st->idf_refresh.conn != NULL;
 }
 
 /* New term statistics for the fingerprints from now on (never while the
@@ -262,28 +259,19 @@ static void idf_refresh_step(nw_store_t *st, int64_t now)
 {
     nw_err_t err = {0};
     int period = st->idf_refresh.period_s > 0 ? st->idf_refresh.period_s : 3600;
-    if (st->idf_refresh.phase == IDF_IDLE) {
+    PGconn *c = st->idf_refresh.conn; /* set while one runs */
+    if (!c) {
         if (now - st->idf_loaded_us < period * 1000000LL)
             return;
-        PGconn *c = connect_db(st->dsn, &err);
-        if (!c) {
+        st->idf_refresh.conn = c = connect_db(st->dsn, &err);
+        if (!c || !nw_simindex_send_refresh_idf(c, st->sim_cfg.window_s, &err))
             idf_refresh_failed(st, &err);
-            return;
-        }
-        st->idf_refresh.conn = c;
-        if (!nw_simindex_send_refresh_idf(c, st->sim_cfg.window_s, &err)) {
-            idf_refresh_failed(st, &err);
-            return;
-        }
-        st->idf_refresh.phase = IDF_REFRESHING;
-        st->idf_refresh.started_us = now;
+        else
+            st->idf_refresh.started_us = now;
         return;
     }
-    PGconn *c = st->idf_refresh.conn;
     if (!PQconsumeInput(c)) {
-        const char *m = PQerrorMessage(c);
-        nw_err_set(&err, NW_ERR_TRANSIENT, "pg-connection", "term statistics: %.*s",
-                   (int)strcspn(m, "\n"), m);
+        nw_pg_ok(c, NULL, PGRES_TUPLES_OK, "term statistics", &err); /* the connection's error */
         idf_refresh_failed(st, &err);
         return;
     }

@@ -27,8 +27,7 @@ struct nw_store {
     nw_simindex_cfg_t sim_cfg;
     int64_t idf_loaded_us;
     struct {          /* the periodic refresh of the term statistics (store.c) */
-        PGconn *conn; /* its own connection while it runs */
-        int phase;    /* IDF_IDLE, IDF_REFRESHING */
+        PGconn *conn; /* its own connection while it runs, else NULL */
         int64_t started_us;
         int period_s; /* nw_store_opts_t.idf_refresh_s */
     } idf_refresh;
