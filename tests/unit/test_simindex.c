@@ -91,11 +91,14 @@ static int setup(void **state)
     }
     /* 0007's to 0009's functions run on a fixed search_path, public's: this
      * schema's instead */
-    static const char *const fns[] = {"sim_drop_expired(timestamptz)", "sim_prune(timestamptz)",
+    static const char *const fns[] = {"sim_drop_expired(timestamptz)",
+                                      "sim_prune(timestamptz)",
                                       "sim_prune_step(timestamptz, integer)",
                                       "sim_prune_some(timestamptz, integer)",
-                                      "sim_ensure_partitions_some(timestamptz, timestamptz)"};
-    for (size_t i = 0; i < 5; i++) {
+                                      "sim_ensure_partitions(timestamptz, timestamptz)",
+                                      "sim_ensure_partitions_some(timestamptz, timestamptz,"
+                                      " boolean)"};
+    for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
         snprintf(sql, sizeof sql, "ALTER FUNCTION %s SET search_path = %s, pg_temp", fns[i],
                  schema);
         exec_ok(c, sql);
