@@ -66,6 +66,10 @@ static const cfg_def_t defs[] = {
     {"pg.read.connection", CFG_BOOL, "true", 0, 0, OFF(pg_read_connection), false,
      "a second PostgreSQL connection per replica reads each batch's similarity candidates "
      "while the first writes the batch's rows (false: one connection, in turn)"},
+    {"pg.read.lock.timeout.ms", CFG_INT, "10000", 0, 3600000, OFF(pg_read_lock_timeout_ms), false,
+     "longest wait of that read for a table lock (0: no limit); past it the batch is rolled "
+     "back and retried, so DDL queued behind the batch, such as another replica's migration, "
+     "goes first instead of both waiting for good"},
     {"http.addr", CFG_STR, "127.0.0.1:8080", 0, 0, OFF(http_addr), false,
      "address of the /metrics, /healthz and /readyz endpoint (empty = off)"},
     {"log.level", CFG_STR, "info", 0, 0, OFF(log_level), false, "debug, info, warn or error"},

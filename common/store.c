@@ -58,6 +58,7 @@ nw_store_t *nw_store_open(const char *dsn, nw_err_t *err)
     nw_store_t *st = calloc(1, sizeof *st);
     st->conn = c;
     st->dsn = strdup(dsn ? dsn : "");
+    st->read_lock_timeout_ms = 10000; /* pg.read.lock.timeout.ms's default */
     st->fp_ctx = nw_fp_ctx_new();
     nw_fp_cfg_default(&st->fp_cfg);
     nw_link_cfg_default(&st->link_cfg);
@@ -99,6 +100,20 @@ PGconn *nw_store_reader(nw_store_t *st)
         return NULL;
     nw_err_t err;
     st->reader = connect_db(st->dsn, &err);
+    /* The batch transaction waits, here in the client, for this connection's
+     * read while it holds its locks: a lock wait of the read behind DDL that
+     * itself waits for the batch (another replica's migration, an operator's
+     * ALTER TABLE) is a cycle PostgreSQL cannot see. The read gives up
+     * instead (SQLSTATE 55P03, a transient error: the batch is rolled back
+     * and retried, the DDL goes first). */
+    if (st->reader) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SET lock_timeout = %d", st->read_lock_timeout_ms);
+        if (!nw_pg_exec(st->reader, sql, "second connection's lock_timeout", &err)) {
+            PQfinish(st->reader);
+            st->reader = NULL;
+        }
+    }
     if (!st->reader) {
         nw_log_warn("no second connection for the candidate reads: for now they run in the"
                     " batch transaction, before its COPY",
@@ -143,8 +158,9 @@ void nw_store_set_opts(nw_store_t *st, const nw_store_opts_t *opts)
     st->event_max_bytes = opts->event_max_bytes;
     st->idf_refresh.period_s = opts->idf_refresh_s;
     st->one_connection = opts->one_connection;
-    if (st->one_connection)
-        nw_store_reader_reset(st);
+    if (st->one_connection || st->read_lock_timeout_ms != opts->read_lock_timeout_ms)
+        nw_store_reader_reset(st); /* connected again, with these settings, when needed */
+    st->read_lock_timeout_ms = opts->read_lock_timeout_ms;
 }
 
 void nw_store_set_join(nw_store_t *st, nw_store_join_fn join)

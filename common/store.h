@@ -63,6 +63,7 @@ typedef struct nw_store_opts {
     bool one_connection; /* candidate reads in the batch transaction, not on a second
                             connection beside it (store_write.c) */
     int idf_refresh_s;   /* term statistics recomputed this often (0: hourly) */
+    int read_lock_timeout_ms; /* the second connection's lock_timeout (0: none) */
 } nw_store_opts_t;
 
 typedef struct nw_store_stats {

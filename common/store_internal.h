@@ -16,6 +16,7 @@ struct nw_store {
     PGconn *conn;
     PGconn *reader;         /* the batch's candidate reads (store_write.c); NULL until needed */
     bool one_connection;    /* no reader: nw_store_opts_t */
+    int read_lock_timeout_ms; /* the reader's lock_timeout: nw_store_opts_t */
     time_t reader_retry_at; /* after a failed connect, not before this */
     char *dsn;
     nw_store_stats_t stats;

@@ -521,7 +521,8 @@ static int start(app_t *app)
                             .related_top_k = (int)cfg->related_top_k,
                             .one_connection = cfg->pg_read_connection == 0,
                             .event_max_bytes = cfg->event_max_bytes,
-                            .idf_refresh_s = (int)cfg->similarity_idf_refresh_s};
+                            .idf_refresh_s = (int)cfg->similarity_idf_refresh_s,
+                            .read_lock_timeout_ms = (int)cfg->pg_read_lock_timeout_ms};
     nw_store_set_opts(app->store, &opts);
     nw_store_set_join(app->store, join_halves);
     app->producer = nw_kafka_producer_new(cfg, &err);

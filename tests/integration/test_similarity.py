@@ -323,6 +323,70 @@ def test_term_statistics_refresh_does_not_hold_up_the_batches(env, tmp_path):
     assert env.stop(p) == 0
 
 
+def test_a_migration_waiting_on_a_busy_replica_does_not_stall_it(env, tmp_path):
+    """A rolling upgrade: a new replica's migration (ALTER TABLE stories...)
+    asks for an ACCESS EXCLUSIVE lock while a running replica's batch
+    transaction holds stories. The batch's candidate read, on the replica's
+    second connection, then queues behind the migration's request, and the
+    batch waits, in the replica, for that read: a cycle PostgreSQL cannot
+    see. The read gives up after pg.read.lock.timeout.ms, the batch is rolled
+    back and retried, the migration goes through and the item is stored."""
+    p = env.start_ingest(NEWSWIRE_PG_READ_LOCK_TIMEOUT_MS=2000)
+    wait_log(p, lambda l: l.get("msg") == "partitions assigned")
+
+    def item(i, paras):
+        st = story("reuters", "L8N3MIG%d" % i, slug="Oregon-flood-%d" % i, t0=700 + i)
+        return write(tmp_path, "%d.xml" % i, payload(st, 0, "new", paras, 700 + i,
+                                                     "Millbrook River flood, item %d" % i))
+
+    env.feed(item(0, FLOOD))
+    events_of(env, 1)
+    waiting = """SELECT count(*) FROM pg_locks l
+                  WHERE l.locktype = %s AND NOT l.granted
+                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+    hold = psycopg2.connect(env.dsn)  # keeps the batch between its story rows and its similarity step
+    hold.autocommit = True
+    hold.cursor().execute("SELECT pg_advisory_lock(7234092331209)")  # SIM_LOCK_KEY, store_write.c
+    migration = {}
+
+    def migrate():
+        con = psycopg2.connect(env.dsn)
+        try:
+            cur = con.cursor()
+            cur.execute("SET statement_timeout = '60s'")
+            cur.execute("LOCK TABLE stories IN ACCESS EXCLUSIVE MODE")
+            cur.execute("ALTER TABLE stories ADD COLUMN upgrade_note text")
+            con.commit()
+            migration["done"] = time.time()
+        except psycopg2.Error as e:
+            migration["error"] = str(e).strip()
+        finally:
+            con.close()
+
+    t = threading.Thread(target=migrate)
+    try:
+        env.feed(item(1, FLOOD[1:] + FLOOD_MORE))
+        wait_until(lambda: env.sql(waiting, ("advisory",)) == [(1,)], timeout=60,
+                   what="the batch waiting for the similarity step")
+        t.start()
+        wait_until(lambda: env.sql(waiting, ("relation",)) == [(1,)], timeout=30,
+                   what="the migration waiting for the batch's lock on stories")
+    finally:
+        hold.cursor().execute("SELECT pg_advisory_unlock(7234092331209)")
+        hold.close()
+    released = time.time()
+    t.join(75)
+    assert "error" not in migration, migration.get("error")
+    assert "done" in migration, "the migration still waits"
+    assert migration["done"] - released < 45
+    ev = events_of(env, 2)
+    assert any(e["story_id"].endswith("L8N3MIG1") for e in ev)
+    assert env.sql("SELECT count(*) FROM item_versions") == [(2,)]
+    assert env.sql("SELECT count(upgrade_note) FROM stories") == [(0,)]
+    wait_log(p, lambda l: "lock timeout" in json.dumps(l), timeout=5)
+    assert env.stop(p) == 0
+
+
 def test_ap_halves_in_either_order(env, tmp_path):
     """AP metadata JSON and its NITF body as two messages: joined in either
     order, stored once, one event; a redelivered half changes nothing."""
