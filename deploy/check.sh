@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks for deploy/ (no Docker engine needed):
-#   1. docker-compose config -q    compose file is valid for Debian's docker-compose 1.29
+#   1. docker-compose config -q    compose file is valid for Debian's docker-compose 1.29, and
+#                                  its PostgreSQL gets the settings of local/postgresql-ingest.conf
 #   2. hadolint                    Dockerfile lint
 #   3. shellcheck                  deploy scripts and .ci/run
 #   4. promtool                    Prometheus config, alert rules and their unit tests
@@ -55,6 +56,26 @@ if command -v docker-compose >/dev/null 2>&1; then
   fi
 else
   fail "docker-compose not installed (run deploy/local/install-deps.sh)"
+fi
+
+# 1b. the compose file's PostgreSQL runs with the settings of local/postgresql-ingest.conf
+# (the local cluster and the bench's use that file; compose passes them as -c flags)
+if /usr/bin/python3 - deploy/docker-compose.yml deploy/local/postgresql-ingest.conf <<'PY'; then
+import re, sys, yaml
+cmd = yaml.safe_load(open(sys.argv[1]))["services"]["postgres"]["command"]
+given = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in cmd if "=" in a}
+want = {}
+for line in open(sys.argv[2]):
+    m = re.match(r"\s*(\w+)\s*=\s*'?([^'#\s]+)'?", line)
+    if m:
+        want[m.group(1)] = m.group(2)
+bad = {k: (v, given.get(k)) for k, v in want.items() if given.get(k) != v}
+if bad:
+    sys.exit("compose postgres command differs from postgresql-ingest.conf: %s" % bad)
+PY
+  pass "compose PostgreSQL settings = deploy/local/postgresql-ingest.conf"
+else
+  fail "compose PostgreSQL settings = deploy/local/postgresql-ingest.conf"
 fi
 
 # 2. hadolint (pinned: a new release may add rules)
