@@ -59,4 +59,17 @@ def test_item_table_refuses_writes(replay):
     replay.report["retries_logged"] = len(msgs)
     # At most the batch in flight when the trigger appeared got through.
     assert during - at <= 500 * 2, (at, during)
+    # Every refused batch had written its similarity rows (fingerprints, band
+    # keys, term postings) by then: rolled back with it, none of a version
+    # that was never stored. (Writing the postings in a transaction of their
+    # own on the second connection, committed just before the batch, was
+    # tried: committed regardless of the batch, 120,432 were left here.)
+    orphans = replay.env.sql("""
+        SELECT (SELECT count(*) FROM sim_terms t
+                 WHERE NOT EXISTS (SELECT 1 FROM item_versions v WHERE v.version_pk = t.version_pk)),
+               (SELECT count(*) FROM sim_bands b
+                 WHERE NOT EXISTS (SELECT 1 FROM item_versions v WHERE v.version_pk = b.version_pk)),
+               (SELECT count(DISTINCT version_pk) FROM sim_terms),
+               (SELECT count(*) FROM item_versions)""")[0]
+    assert orphans[:2] == (0, 0) and orphans[2] > orphans[3] // 2, orphans
     replay.check()
