@@ -40,7 +40,8 @@ static const char *const settings[] = {
     "topic.dlq", "batch.size", "batch.max.bytes", "event.max.bytes", "batch.wait.ms",
     "shutdown.timeout.ms", "retry.max.ms", "outbox.sweep.s", "similarity.window.h",
     "similarity.idf.refresh.s",
-    "related.top.k", "pg.read.connection", "http.addr", "log.level", "replica.id",
+    "related.top.k", "pg.read.connection", "pg.read.lock.timeout.ms", "http.addr", "log.level",
+    "replica.id",
     "migrations.dir", "test.hook", NULL};
 /* clang-format on */
 
