@@ -73,6 +73,19 @@ def env(request):
     e.close()
 
 
+SIM_LOCK_KEY = 7234092331209  # the similarity step's advisory lock (common/store_write.c)
+
+
+def lock_waits(env, where, args=()):
+    """Lock requests of this test's database not granted yet, among those
+    matching where (on pg_locks l and pg_class c)."""
+    (n,), = env.sql("""SELECT count(*) FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation
+                        WHERE NOT l.granted AND (%s)
+                          AND l.database = (SELECT oid FROM pg_database
+                                             WHERE datname = current_database())""" % where, args)
+    return n
+
+
 def events_of(env, n, timeout=60):
     ev = env.read(env.enriched, n, timeout=timeout)
     return [json.loads(e["value"]) for e in sorted(ev, key=lambda e: (e["partition"], e["offset"]))]
@@ -301,18 +314,15 @@ def test_term_statistics_refresh_does_not_hold_up_the_batches(env, tmp_path):
     env.feed(item(0))
     events_of(env, 1)  # the statistics are loaded before the first fingerprint
     (before,), = env.sql("SELECT computed_at FROM sim_idf_meta")
-    waiting = """SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                  WHERE c.relname = 'sim_idf' AND NOT l.granted
-                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+    waiting = lambda: lock_waits(env, "c.relname = 'sim_idf'")
     con = psycopg2.connect(env.dsn)
     try:
         con.cursor().execute("LOCK TABLE sim_idf IN ACCESS EXCLUSIVE MODE")
-        wait_until(lambda: env.sql(waiting) == [(1,)], timeout=60,
-                   what="the next refresh waiting for sim_idf")
+        wait_until(lambda: waiting() == 1, timeout=60, what="the next refresh waiting for sim_idf")
         env.feed(*[item(i) for i in range(1, 5)])
         assert len(events_of(env, 5, timeout=30)) == 5
         assert env.sql("SELECT count(*) FROM item_versions") == [(5,)]
-        assert env.sql(waiting) == [(1,)]  # the refresh was held up all along
+        assert waiting() == 1  # the refresh was held up all along
         assert env.sql("SELECT computed_at FROM sim_idf_meta") == [(before,)]
     finally:
         con.rollback()
@@ -341,12 +351,10 @@ def test_a_migration_waiting_on_a_busy_replica_does_not_stall_it(env, tmp_path):
 
     env.feed(item(0, FLOOD))
     events_of(env, 1)
-    waiting = """SELECT count(*) FROM pg_locks l
-                  WHERE l.locktype = %s AND NOT l.granted
-                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+    waiting = lambda locktype: lock_waits(env, "l.locktype = %s", (locktype,))
     hold = psycopg2.connect(env.dsn)  # keeps the batch between its story rows and its similarity step
     hold.autocommit = True
-    hold.cursor().execute("SELECT pg_advisory_lock(7234092331209)")  # SIM_LOCK_KEY, store_write.c
+    hold.cursor().execute("SELECT pg_advisory_lock(%s)", (SIM_LOCK_KEY,))
     migration = {}
 
     def migrate():
@@ -366,13 +374,13 @@ def test_a_migration_waiting_on_a_busy_replica_does_not_stall_it(env, tmp_path):
     t = threading.Thread(target=migrate)
     try:
         env.feed(item(1, FLOOD[1:] + FLOOD_MORE))
-        wait_until(lambda: env.sql(waiting, ("advisory",)) == [(1,)], timeout=60,
+        wait_until(lambda: waiting("advisory") == 1, timeout=60,
                    what="the batch waiting for the similarity step")
         t.start()
-        wait_until(lambda: env.sql(waiting, ("relation",)) == [(1,)], timeout=30,
+        wait_until(lambda: waiting("relation") == 1, timeout=30,
                    what="the migration waiting for the batch's lock on stories")
     finally:
-        hold.cursor().execute("SELECT pg_advisory_unlock(7234092331209)")
+        hold.cursor().execute("SELECT pg_advisory_unlock(%s)", (SIM_LOCK_KEY,))
         hold.close()
     released = time.time()
     t.join(75)
