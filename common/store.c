@@ -264,6 +264,9 @@ static void idf_refresh_failed(nw_store_t *st, const nw_err_t *err)
     idf_refresh_end(st);
 }
 
+/* Longest wait of the load of refreshed term statistics for a lock. */
+#define IDF_LOAD_LOCK_TIMEOUT_MS "1000"
+
 /* The periodic refresh of the term statistics (hourly by default), on a
  * connection of its own and without waiting for it: it aggregates every
  * posting of the window (~0.6 us each: seconds for a heavy feed), which on
@@ -300,7 +303,13 @@ static void idf_refresh_step(nw_store_t *st, int64_t now)
     bool ok = nw_pg_ok(c, r, PGRES_TUPLES_OK, "refresh idf", &err);
     PQclear(r);
     /* The load waits: one row per term seen twice in the window, read in one
-     * go (polled, a large result would come a socket buffer a turn). */
+     * go (polled, a large result would come a socket buffer a turn). It must
+     * not wait for a lock, though: this thread runs the batches. A lock taken
+     * on sim_idf between the refresh's commit and the load held them up for
+     * as long; now the load gives up (55P03) and the refresh is tried again
+     * at the next turn, waiting for that lock on its own connection. */
+    ok = ok &&
+         nw_pg_exec(c, "SET lock_timeout = " IDF_LOAD_LOCK_TIMEOUT_MS, "term statistics", &err);
     nw_simidf_t *idf = ok ? nw_simidf_load(c, &err) : NULL;
     if (!idf) {
         idf_refresh_failed(st, &err);

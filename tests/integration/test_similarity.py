@@ -313,11 +313,12 @@ def test_term_statistics_refresh_does_not_hold_up_the_batches(env, tmp_path):
 
     env.feed(item(0))
     events_of(env, 1)  # the statistics are loaded before the first fingerprint
-    (before,), = env.sql("SELECT computed_at FROM sim_idf_meta")
     waiting = lambda: lock_waits(env, "c.relname = 'sim_idf'")
     con = psycopg2.connect(env.dsn)
     try:
         con.cursor().execute("LOCK TABLE sim_idf IN ACCESS EXCLUSIVE MODE")
+        # read once no refresh can commit any more (a refresh writes sim_idf)
+        (before,), = env.sql("SELECT computed_at FROM sim_idf_meta")
         wait_until(lambda: waiting() == 1, timeout=60, what="the next refresh waiting for sim_idf")
         env.feed(*[item(i) for i in range(1, 5)])
         assert len(events_of(env, 5, timeout=30)) == 5
@@ -330,6 +331,57 @@ def test_term_statistics_refresh_does_not_hold_up_the_batches(env, tmp_path):
     wait_log(p, lambda l: l.get("msg") == "term statistics refreshed", timeout=60)
     (after,), = env.sql("SELECT computed_at FROM sim_idf_meta")
     assert after > before
+    assert env.stop(p) == 0
+
+
+def test_term_statistics_load_does_not_wait_for_a_lock(env, tmp_path):
+    """Once a refresh is committed, its statistics are read back on the thread
+    that runs the batches. A lock taken on sim_idf in between (here: queued
+    behind the refresh, so granted the moment it commits) held every batch up
+    for as long as it was held; the read now gives up after a second, the
+    refresh is tried again on its own connection, and items keep coming."""
+    p = env.start_ingest(NEWSWIRE_SIMILARITY_IDF_REFRESH_S=2)
+    wait_log(p, lambda l: l.get("msg") == "partitions assigned")
+
+    def item(i):
+        st = story("reuters", "L8N3IDL%d" % i, slug="Oregon-flood-%d" % i, t0=650 + i)
+        return write(tmp_path, "%d.xml" % i, payload(st, 0, "new", FLOOD[i:] + FLOOD_MORE, 650 + i,
+                                                     "Millbrook River flood, item %d" % i))
+
+    env.feed(item(0))
+    events_of(env, 1)
+    meta, idf = psycopg2.connect(env.dsn), psycopg2.connect(env.dsn)
+    locked = threading.Event()
+
+    def lock_idf():  # granted once the refresh commits, before its statistics are read
+        idf.cursor().execute("LOCK TABLE sim_idf IN ACCESS EXCLUSIVE MODE")
+        locked.set()
+
+    t = threading.Thread(target=lock_idf)
+    try:
+        meta.cursor().execute("LOCK TABLE sim_idf_meta IN ACCESS EXCLUSIVE MODE")
+        wait_until(lambda: lock_waits(env, "c.relname = 'sim_idf_meta'") == 1, timeout=60,
+                   what="a refresh at its last statement (sim_idf_meta)")
+        t.start()
+        wait_until(lambda: lock_waits(env, "c.relname = 'sim_idf'") == 1, timeout=30,
+                   what="the lock on sim_idf queued behind the refresh")
+        meta.rollback()
+        assert locked.wait(30)
+        # the statistics' read (then the next refresh) waiting for sim_idf
+        wait_until(lambda: lock_waits(env, "c.relname = 'sim_idf'") == 1, timeout=30,
+                   what="the refreshed statistics' read waiting for sim_idf")
+        env.feed(*[item(i) for i in range(1, 4)])
+        assert len(events_of(env, 4, timeout=30)) == 4
+        assert env.sql("SELECT count(*) FROM item_versions") == [(4,)]
+        failed = wait_log(p, lambda l: l.get("msg", "").startswith("term statistics refresh failed"),
+                          timeout=5)
+        assert "lock timeout" in failed["reason"], failed
+    finally:
+        t.join(30)
+        meta.close()
+        idf.rollback()
+        idf.close()
+    wait_log(p, lambda l: l.get("msg") == "term statistics refreshed", timeout=60)
     assert env.stop(p) == 0
 
 
