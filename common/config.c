@@ -70,6 +70,11 @@ static const cfg_def_t defs[] = {
      "longest wait of that read for a table lock (0: no limit); past it the batch is rolled "
      "back and retried, so DDL queued behind the batch, such as another replica's migration, "
      "goes first instead of both waiting for good"},
+    {"pg.migrate.lock.timeout.ms", CFG_INT, "5000", 0, 3600000, OFF(pg_migrate_lock_timeout_ms),
+     false,
+     "longest wait of a migration at start for a table lock (0: no limit); past it the "
+     "migration is rolled back and tried again with back-off (up to retry.max.ms), so the "
+     "running replicas' batches, queued behind its lock request, wait at most this long"},
     {"http.addr", CFG_STR, "127.0.0.1:8080", 0, 0, OFF(http_addr), false,
      "address of the /metrics, /healthz and /readyz endpoint (empty = off)"},
     {"log.level", CFG_STR, "info", 0, 0, OFF(log_level), false, "debug, info, warn or error"},

@@ -48,6 +48,7 @@ typedef struct nw_config {
     long related_top_k;        /* related.top.k: related links per event */
     int pg_read_connection;    /* pg.read.connection: candidate reads beside the batch (0, 1) */
     long pg_read_lock_timeout_ms; /* pg.read.lock.timeout.ms: their lock_timeout (0: none) */
+    long pg_migrate_lock_timeout_ms; /* pg.migrate.lock.timeout.ms: migrations' (0: none) */
     char *http_addr;           /* http.addr: host:port of /metrics, /healthz, /readyz ("" = off) */
     char *log_level;           /* log.level */
     char *replica_id;          /* replica.id: names this replica in dead letters and logs */

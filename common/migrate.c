@@ -49,8 +49,8 @@ static char *read_file(const char *path)
 
 /* Apply one file unless recorded; the check runs under the lock, so it is
  * exact. */
-static bool apply_one(PGconn *conn, const char *dir, const char *name, int *applied,
-                      nw_err_t *err)
+static bool apply_one(PGconn *conn, const char *dir, const char *name, int lock_timeout_ms,
+                      int *applied, nw_err_t *err)
 {
     const char *params[1] = {name};
     PGresult *res = nw_pg_query(conn, "SELECT 1 FROM schema_migrations WHERE name = $1", 1,
@@ -69,6 +69,11 @@ static bool apply_one(PGconn *conn, const char *dir, const char *name, int *appl
         return nw_err_set(err, NW_ERR_FATAL, "migration", "cannot read %s: %s", path,
                           strerror(errno));
     bool ok = nw_pg_exec(conn, "BEGIN", "migration begin", err);
+    if (ok && lock_timeout_ms > 0) {
+        char set[64];
+        snprintf(set, sizeof set, "SET LOCAL lock_timeout = %d", lock_timeout_ms);
+        ok = nw_pg_exec(conn, set, "migration lock_timeout", err);
+    }
     if (ok) {
         res = PQexec(conn, sql); /* a file may hold many statements */
         ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -96,7 +101,7 @@ static bool apply_one(PGconn *conn, const char *dir, const char *name, int *appl
     return true;
 }
 
-bool nw_migrate_run(PGconn *conn, const char *dir, int *applied, nw_err_t *err)
+bool nw_migrate_run(PGconn *conn, const char *dir, int lock_timeout_ms, int *applied, nw_err_t *err)
 {
     if (applied)
         *applied = 0;
@@ -140,7 +145,7 @@ bool nw_migrate_run(PGconn *conn, const char *dir, int *applied, nw_err_t *err)
                         " applied_at timestamptz NOT NULL DEFAULT now())",
                         "migration table", err);
     for (size_t i = 0; ok && i < n; i++)
-        ok = apply_one(conn, dir, names[i], applied, err);
+        ok = apply_one(conn, dir, names[i], lock_timeout_ms, applied, err);
     PQclear(PQexec(conn, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")"));
     for (size_t i = 0; i < n; i++)
         free(names[i]);

@@ -18,7 +18,13 @@
 const char *nw_migrate_dir(const char *configured);
 
 /* Apply every migration of `dir` not yet recorded. *applied (may be NULL)
- * receives the number applied now. */
-bool nw_migrate_run(PGconn *conn, const char *dir, int *applied, nw_err_t *err);
+ * receives the number applied now. Each migration's transaction waits at
+ * most lock_timeout_ms for a table lock (0: no limit): a migration queued
+ * behind a long transaction (an analyst's read) makes every later request
+ * for that table, the running replicas' batches among them, queue behind
+ * its own. Past the limit it fails with SQLSTATE 55P03, rolled back, the
+ * ones before it kept; the caller tries again later. */
+bool nw_migrate_run(PGconn *conn, const char *dir, int lock_timeout_ms, int *applied,
+                    nw_err_t *err);
 
 #endif

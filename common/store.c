@@ -168,10 +168,10 @@ void nw_store_set_join(nw_store_t *st, nw_store_join_fn join)
     st->join = join;
 }
 
-bool nw_store_migrate(nw_store_t *st, const char *dir, nw_err_t *err)
+bool nw_store_migrate(nw_store_t *st, const char *dir, int lock_timeout_ms, nw_err_t *err)
 {
     int applied = 0;
-    if (!nw_migrate_run(st->conn, dir, &applied, err))
+    if (!nw_migrate_run(st->conn, dir, lock_timeout_ms, &applied, err))
         return false;
     nw_log_info("database schema ready", NW_LS("migrations", dir), NW_LI("applied_now", applied));
     return true;

@@ -111,8 +111,8 @@ bool nw_store_maintain(nw_store_t *st, nw_err_t *err);
 bool nw_store_maintenance_pending(const nw_store_t *st);
 const nw_store_stats_t *nw_store_stats(const nw_store_t *st);
 
-/* Apply the migrations of `dir` (see migrate.h). */
-bool nw_store_migrate(nw_store_t *st, const char *dir, nw_err_t *err);
+/* Apply the migrations of `dir` (see migrate.h, lock_timeout_ms too). */
+bool nw_store_migrate(nw_store_t *st, const char *dir, int lock_timeout_ms, nw_err_t *err);
 
 /* Store a batch in one transaction and append to `events` every event the
  * batch must publish, in batch order (new events for new versions, the

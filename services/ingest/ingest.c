@@ -419,6 +419,20 @@ static void submit(app_t *app, batch_t *b)
     nw_worker_submit(app->worker, store_job, b);
 }
 
+/* What a transient failure of a batch was, for its log line: the database
+ * being unreachable, read-only or out of resources, or the batch losing to
+ * another transaction (the same retry; a different thing to look into). */
+static const char *retry_message(const char *code)
+{
+    if (!strcmp(code, "55P03"))
+        return "batch gave up waiting for a lock, retrying";
+    if (!strcmp(code, "40P01"))
+        return "batch deadlocked with another transaction, retrying";
+    if (!strcmp(code, "40001"))
+        return "batch lost a serialization conflict, retrying";
+    return "database unavailable, retrying";
+}
+
 /* Wait for the worker to store b, retrying transient failures with capped
  * exponential back-off while consumption is paused. False: give up (stop
  * requested, or a fatal error: *fatal). */
@@ -440,8 +454,8 @@ static bool finish_store(app_t *app, batch_t *b, bool *fatal)
             *fatal = true;
             return false;
         }
-        nw_log_warn("database unavailable, retrying", NW_LS("code", err.code),
-                    NW_LS("reason", err.msg), NW_LI("backoff_ms", backoff));
+        nw_log_warn(retry_message(err.code), NW_LS("code", err.code), NW_LS("reason", err.msg),
+                    NW_LI("backoff_ms", backoff));
         set_paused(app, true);
         wait_serving(app, backoff);
         if (*app->stop)
@@ -497,6 +511,38 @@ static void maintain(app_t *app, int64_t step_us)
 
 /* ---- start and stop ----------------------------------------------------------- */
 
+/* The migrations, tried again with capped back-off while one gives up
+ * waiting for a table lock (pg.migrate.lock.timeout.ms): during a rolling
+ * upgrade the running replicas' batches queue behind a migration's lock
+ * request, so it must not wait for long behind a long transaction. False:
+ * another error, or stopping. */
+static bool migrate(app_t *app)
+{
+    const nw_config_t *cfg = app->cfg;
+    const char *dir = nw_migrate_dir(cfg->migrations_dir);
+    int backoff = 1000;
+    for (;;) {
+        nw_err_t err = {0};
+        if (nw_store_migrate(app->store, dir, (int)cfg->pg_migrate_lock_timeout_ms, &err))
+            return true;
+        bool lock = !strcmp(err.code, "55P03") || !strcmp(err.code, "40P01");
+        if (!lock) {
+            nw_log_error("migrations failed", NW_LS("code", err.code), NW_LS("reason", err.msg));
+            return false;
+        }
+        if (*app->stop) {
+            nw_log_warn("stopped before the migrations could be applied", NW_LS("reason", err.msg));
+            return false;
+        }
+        nw_log_warn("migration waiting for a table lock, retrying", NW_LS("code", err.code),
+                    NW_LS("reason", err.msg), NW_LI("backoff_ms", backoff));
+        for (int64_t until = nw_now_us() + (int64_t)backoff * 1000;
+             !*app->stop && nw_now_us() < until;)
+            usleep(50000);
+        backoff = backoff * 2 > cfg->retry_max_ms ? (int)cfg->retry_max_ms : backoff * 2;
+    }
+}
+
 static int start(app_t *app)
 {
     const nw_config_t *cfg = app->cfg;
@@ -512,10 +558,8 @@ static int start(app_t *app)
         nw_log_error("PostgreSQL unreachable at start", NW_LS("reason", err.msg));
         return 2;
     }
-    if (!nw_store_migrate(app->store, nw_migrate_dir(cfg->migrations_dir), &err)) {
-        nw_log_error("migrations failed", NW_LS("reason", err.msg));
+    if (!migrate(app))
         return 2;
-    }
     nw_telemetry_db_ok();
     nw_store_opts_t opts = {.window_h = (int)cfg->similarity_window_h,
                             .related_top_k = (int)cfg->related_top_k,

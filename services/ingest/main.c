@@ -41,7 +41,7 @@ static const char *const settings[] = {
     "shutdown.timeout.ms", "retry.max.ms", "outbox.sweep.s", "similarity.window.h",
     "similarity.idf.refresh.s",
     "related.top.k", "pg.read.connection", "pg.read.lock.timeout.ms", "http.addr", "log.level",
-    "replica.id",
+    "pg.migrate.lock.timeout.ms", "replica.id",
     "migrations.dir", "test.hook", NULL};
 /* clang-format on */
 

@@ -443,7 +443,65 @@ def test_a_migration_waiting_on_a_busy_replica_does_not_stall_it(env, tmp_path):
     assert any(e["story_id"].endswith("L8N3MIG1") for e in ev)
     assert env.sql("SELECT count(*) FROM item_versions") == [(2,)]
     assert env.sql("SELECT count(upgrade_note) FROM stories") == [(0,)]
-    wait_log(p, lambda l: "lock timeout" in json.dumps(l), timeout=5)
+    line = wait_log(p, lambda l: "lock timeout" in json.dumps(l), timeout=5)
+    assert line["msg"] == "batch gave up waiting for a lock, retrying" and line["code"] == "55P03"
+    assert env.stop(p) == 0
+
+
+def test_a_migration_behind_a_long_read_does_not_stall_the_running_replicas(env, tmp_path):
+    """A rolling upgrade while an analyst's transaction has read stories and
+    stays open: the new replica's migration (ALTER TABLE stories) queues
+    behind that read, and the running replica's batches, which write stories,
+    queue behind the migration's lock request for as long as the read lasts.
+    The migration gives up after pg.migrate.lock.timeout.ms and is tried
+    again with back-off; the running replica goes on storing meanwhile; once
+    the read ends the migration is applied and the new replica consumes."""
+    p = env.start_ingest()
+    wait_log(p, lambda l: l.get("msg") == "partitions assigned")
+
+    def item(i):
+        st = story("reuters", "L8N3UPG%d" % i, slug="Oregon-flood-upgrade-%d" % i, t0=800 + i)
+        return write(tmp_path, "%d.xml" % i, payload(st, 0, "new", FLOOD[i:] + FLOOD_MORE,
+                                                     800 + i, "Millbrook River, upgrade %d" % i))
+
+    env.feed(item(0))
+    events_of(env, 1)
+    migrations = tmp_path / "migrations"  # the new version: the shipped ones and one more
+    shipped = os.path.join(nwlib.SOURCE, "schemas", "migrations")
+    migrations.mkdir()
+    for name in os.listdir(shipped):
+        (migrations / name).write_text(open(os.path.join(shipped, name)).read())
+    (migrations / "9999_upgrade_note.sql").write_text(
+        "ALTER TABLE stories ADD COLUMN upgrade_note text;\n")
+    analyst = psycopg2.connect(env.dsn)
+    try:
+        analyst.cursor().execute("SELECT count(*) FROM stories")  # ACCESS SHARE until it ends
+        q = env.start_ingest(name="upgraded", NEWSWIRE_MIGRATIONS_DIR=str(migrations),
+                             NEWSWIRE_PG_MIGRATE_LOCK_TIMEOUT_MS=1000, NEWSWIRE_RETRY_MAX_MS=2000)
+        wait_log(q, lambda l: l.get("msg") == "migration waiting for a table lock, retrying",
+                 timeout=30)
+        t = time.time()
+        for i in range(1, 4):
+            env.feed(item(i))
+        ev = events_of(env, 4, timeout=45)
+        assert {e["story_id"][-8:] for e in ev} == {"L8N3UPG%d" % i for i in range(4)}
+        assert time.time() - t < 40
+        assert env.sql("SELECT count(*) FROM item_versions") == [(4,)]
+        assert p.poll() is None and q.poll() is None
+        assert env.sql("SELECT count(*) FROM schema_migrations WHERE name = '9999_upgrade_note.sql'"
+                       ) == [(0,)]
+    finally:
+        analyst.rollback()
+        analyst.close()
+    wait_log(q, lambda l: l.get("msg") == "database schema ready", timeout=30)
+    assert env.sql("SELECT count(*) FROM schema_migrations WHERE name = '9999_upgrade_note.sql'"
+                   ) == [(1,)]
+    assert env.sql("SELECT count(upgrade_note), count(*) FROM stories") == [(0, 4)]
+    wait_log(q, lambda l: l.get("msg") == "partitions assigned" and l["count"] > 0, timeout=60)
+    assert env.stop(q) == 0
+    # its partitions back to the first replica (a second assignment) before that one stops
+    wait_until(lambda: sum(1 for l in nwlib.log_lines(p) if l.get("msg") == "partitions assigned"
+                           and l["count"] > 0) >= 2, timeout=60, what="the partitions back")
     assert env.stop(p) == 0
 
 
