@@ -601,6 +601,9 @@ static int start(app_t *app)
  * and the handle stays reachable so leak checkers do not flag it. */
 static rd_kafka_t *unassigned_consumer;
 
+/* How long the shutdown serves rebalance callbacks after unsubscribing. */
+#define LEAVE_WAIT_US (3 * 1000000LL)
+
 static bool safe_to_destroy(app_t *app)
 {
     int64_t until = nw_now_us() + 5000000;
@@ -610,6 +613,37 @@ static bool safe_to_destroy(app_t *app)
             rd_kafka_message_destroy(m); /* never processed: not committed, read again later */
     }
     return app->ever_assigned;
+}
+
+/* librdkafka 2.0.2 can hang in rd_kafka_consumer_close() when the group
+ * hands this member partitions while it closes (librdkafka#4527, fixed in
+ * 2.4.0): a replica stopping while another leaves or joins waited for the
+ * shutdown deadline, exited 3 without leaving the group, and the group's
+ * next rebalance waited for its session to time out. Unsubscribe first and
+ * serve the rebalance callbacks until nothing is assigned; then close.
+ * Messages polled meanwhile are not processed: their offsets stay where the
+ * last commit put them, and the next owner reads them. */
+static void leave_group(app_t *app)
+{
+    rd_kafka_resp_err_t e = rd_kafka_unsubscribe(app->consumer);
+    if (e) {
+        nw_log_warn("unsubscribe failed", NW_LS("code", rd_kafka_err2name(e)));
+        return;
+    }
+    int64_t until = nw_now_us() + LEAVE_WAIT_US;
+    while (nw_now_us() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(app->consumer, 50);
+        if (m)
+            rd_kafka_message_destroy(m);
+        rd_kafka_topic_partition_list_t *now = NULL;
+        bool empty = rd_kafka_assignment(app->consumer, &now) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                     now && now->cnt == 0;
+        if (now)
+            rd_kafka_topic_partition_list_destroy(now);
+        if (empty)
+            return;
+    }
+    nw_log_warn("partitions still assigned after unsubscribing; closing anyway");
 }
 
 static void shutdown_app(app_t *app)
@@ -631,6 +665,7 @@ static void shutdown_app(app_t *app)
         for (size_t i = 0; i < app->nheld; i++)
             rd_kafka_message_destroy(app->held[i]);
         app->nheld = 0;
+        leave_group(app);
         rd_kafka_consumer_close(app->consumer);
         rd_kafka_destroy(app->consumer);
     }

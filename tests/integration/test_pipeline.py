@@ -331,3 +331,24 @@ def test_sigterm_drains_and_exits(env):
     assert env.stop(p, timeout=15) == 0
     msgs = [l["msg"] for l in log_lines(p)]
     assert "shutting down" in msgs and "stopped" in msgs
+
+
+def test_a_replica_stopping_right_after_another_leaves_the_group_cleanly(env):
+    """A scale-down or a rolling restart: a replica stops just after another
+    one that had joined beside it. The group hands the first one the other's
+    partitions back while it closes; librdkafka 2.0.2 then hung in its close
+    (librdkafka#4527) until the shutdown deadline (exit 3) without leaving the
+    group, and a replica started next got no partition before that member's
+    session timed out (45 s). The shutdown unsubscribes first now."""
+    p = ingest_ready(env, NEWSWIRE_SHUTDOWN_TIMEOUT_MS="20000")
+    env.feed(SAMPLE)
+    env.read(env.enriched, 5, timeout=60)
+    q = env.start_ingest(name="joining")
+    wait_log(q, lambda l: l.get("msg") == "consuming", timeout=60)
+    assert env.stop(q, timeout=30) == 0
+    assert env.stop(p, timeout=30) == 0  # 3: the deadline passed in the close
+    assert "stopped" in [l["msg"] for l in log_lines(p)]
+    r = env.start_ingest(name="next")
+    wait_until(lambda: any(l.get("msg") == "partitions assigned" and l["count"] == 4
+                           for l in log_lines(r)), timeout=30, what="the next replica assigned")
+    assert env.stop(r) == 0
