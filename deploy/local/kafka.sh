@@ -25,6 +25,8 @@
 #   NW_KAFKA_CLUSTER_ID [4L6g3nShT-eMCtK--X86sw]  fixed: saves a JVM start (random-uuid)
 #   NW_KAFKA_WORK [.local/kafka]     run state: data/, server.properties, server.log, kafka.pid
 #   NW_KAFKA_LIB [deploy/local/kafka/lib]  jar directory
+#   NW_KAFKA_EXTRA_PROPERTIES []     a file appended to server.properties (a later key wins):
+#                                    more listeners, TLS, SASL (tests/integration/test_security.py)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -156,6 +158,10 @@ cmd_start() {
   fi
   sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@LOG_DIRS@|$DATA|g" \
     "$KAFKA_DIR/server.properties.in" >"$CONF"
+  if [[ -n ${NW_KAFKA_EXTRA_PROPERTIES:-} ]]; then
+    [[ -r $NW_KAFKA_EXTRA_PROPERTIES ]] || die "NW_KAFKA_EXTRA_PROPERTIES: cannot read $NW_KAFKA_EXTRA_PROPERTIES"
+    { echo; echo "# from $NW_KAFKA_EXTRA_PROPERTIES"; cat "$NW_KAFKA_EXTRA_PROPERTIES"; } >>"$CONF"
+  fi
   [[ -f $LOGFILE ]] && mv -f "$LOGFILE" "$LOGFILE.prev"
 
   local -a java_cmd

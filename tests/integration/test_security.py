@@ -142,6 +142,23 @@ def free_port():
     return port
 
 
+def openssl(d, *args):
+    return subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+
+def make_certificates(d):
+    """ca.pem, a CA made here, and server.crt/server.key, the certificate it
+    signed for localhost and 127.0.0.1, in directory d."""
+    openssl(d, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=newswire test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    openssl(d, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout",
+            "server.key", "-out", "server.csr")
+    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl(d, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+    os.chmod(d / "server.key", 0o600)
+
+
 @pytest.fixture
 def tls_cluster():
     """A throwaway PostgreSQL cluster that accepts TLS connections only, with
@@ -153,15 +170,7 @@ def tls_cluster():
     d = top / "pgtls"
     d.mkdir()
     run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    ossl = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
-    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=newswire test CA",
-         "-keyout", "ca.key", "-out", "ca.pem")
-    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
-         "-out", "server.csr")
-    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-         "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
-    os.chmod(d / "server.key", 0o600)
+    make_certificates(d)
     if run_as:
         for p in (top, d):
             os.chmod(p, 0o755)
@@ -214,5 +223,92 @@ def test_pg_tls(tls_cluster):
         p = e.start_ingest(name="badca", NEWSWIRE_PG_DSN=bad)
         assert p.wait(60) == 2
         assert "certificate verify failed" in open(p.logfile).read()
+    finally:
+        e.close()
+
+
+KAFKA_SASL_USER = "newswire"
+
+
+@pytest.fixture
+def kafka_sasl_ssl(tmp_path):
+    """A throwaway broker (deploy/local/kafka.sh with its own state and ports)
+    with a SASL_SSL listener, the way hosted Kafka is reached: TLS with a
+    certificate signed by a CA made here, SASL/PLAIN user and password. Its
+    PLAINTEXT listener is the test's own way in (topics, reading)."""
+    import secrets
+    d = tmp_path / "kafka-tls"
+    d.mkdir()
+    make_certificates(d)
+    store_pw = secrets.token_hex(8)
+    openssl(d, "pkcs12", "-export", "-in", "server.crt", "-inkey", "server.key", "-certfile",
+            "ca.pem", "-name", "broker", "-out", "broker.p12", "-passout", "pass:" + store_pw)
+    plain, controller, secure = free_port(), free_port(), free_port()
+    password = secrets.token_hex(12)
+    (d / "extra.properties").write_text("\n".join([
+        "listeners=PLAINTEXT://127.0.0.1:%d,SASL_SSL://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d"
+        % (plain, secure, controller),
+        "advertised.listeners=PLAINTEXT://127.0.0.1:%d,SASL_SSL://127.0.0.1:%d" % (plain, secure),
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
+        "sasl.enabled.mechanisms=PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain."
+        'PlainLoginModule required user_%s="%s";' % (KAFKA_SASL_USER, password),
+        "ssl.keystore.type=PKCS12",
+        "ssl.keystore.location=%s" % (d / "broker.p12"),
+        "ssl.keystore.password=" + store_pw,
+        "ssl.key.password=" + store_pw, ""]))
+    script = os.path.join(nwlib.SOURCE, "deploy", "local", "kafka.sh")
+    benv = dict(os.environ, NW_KAFKA_WORK=str(d / "state"), NW_KAFKA_PORT=str(plain),
+                NW_KAFKA_CONTROLLER_PORT=str(controller),
+                NW_KAFKA_EXTRA_PROPERTIES=str(d / "extra.properties"),
+                NW_KAFKA_HEAP_OPTS="-Xms128m -Xmx384m")
+    r = subprocess.run(["bash", script, "start"], env=benv, capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    try:
+        yield {"plain": "127.0.0.1:%d" % plain, "secure": "127.0.0.1:%d" % secure,
+               "password": password, "ca": str(d / "ca.pem")}
+    finally:
+        subprocess.run(["bash", script, "stop"], env=benv, capture_output=True, timeout=120)
+
+
+def test_kafka_tls_and_sasl(kafka_sasl_ssl, monkeypatch):
+    """The service and the feed reach Kafka over TLS with SASL/PLAIN (every
+    librdkafka property through NEWSWIRE_KAFKA__*); a wrong password or a CA
+    that did not sign the broker's certificate stops the start with the
+    reason, never a downgrade."""
+    k = kafka_sasl_ssl
+    monkeypatch.setenv("NEWSWIRE_KAFKA_BROKERS", k["plain"])  # the test's topics and reads
+    secure = {"NEWSWIRE_KAFKA_BROKERS": k["secure"],
+              "NEWSWIRE_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+              "NEWSWIRE_KAFKA__SASL_MECHANISMS": "PLAIN",
+              "NEWSWIRE_KAFKA__SASL_USERNAME": KAFKA_SASL_USER,
+              "NEWSWIRE_KAFKA__SASL_PASSWORD": k["password"],
+              "NEWSWIRE_KAFKA__SSL_CA_LOCATION": k["ca"]}
+    e = Env("kafkatls")
+    try:
+        p = e.start_ingest(**secure)
+        wait_log(p, lambda l: l.get("msg") == "partitions assigned", timeout=60)
+        e.feed(SAMPLE, **secure)
+        assert len(e.read(e.enriched, 5, timeout=60)) == 5
+        assert len(e.read(e.dlq, 1, timeout=30)) == 1
+        wait_until(lambda: e.sql("SELECT count(*) FROM item_versions") == [(4,)], timeout=30,
+                   what="4 versions stored")
+        assert e.stop(p) == 0
+        assert k["password"] not in open(p.logfile).read()
+        # plaintext to the TLS listener: no answer the client accepts
+        r = e.feed(SAMPLE, check=False, NEWSWIRE_KAFKA_BROKERS=k["secure"],
+                   NEWSWIRE_KAFKA__SOCKET_TIMEOUT_MS="5000", NEWSWIRE_KAFKA__MESSAGE_TIMEOUT_MS="5000")
+        assert r.returncode != 0
+        for name, bad, reason in (
+                ("badpassword", {"NEWSWIRE_KAFKA__SASL_PASSWORD": "not-" + k["password"]},
+                 "Authentication failed"),
+                ("badca", {"NEWSWIRE_KAFKA__SSL_CA_LOCATION": "/etc/ssl/certs/ca-certificates.crt"},
+                 "certificate verify failed")):
+            p = e.start_ingest(name=name, **dict(secure, **bad))
+            assert p.wait(60) == 2, name
+            log = open(p.logfile).read()
+            assert reason in log, log[-3000:]
+            assert "Kafka unreachable at start" in log
     finally:
         e.close()
