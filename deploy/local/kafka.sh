@@ -27,6 +27,8 @@
 #   NW_KAFKA_LIB [deploy/local/kafka/lib]  jar directory
 #   NW_KAFKA_EXTRA_PROPERTIES []     a file appended to server.properties (a later key wins):
 #                                    more listeners, TLS, SASL (tests/integration/test_security.py)
+#   NW_KAFKA_SCRAM []                SCRAM credentials written at format time (kafka-storage
+#                                    format --add-scram), e.g. SCRAM-SHA-512=[name=u,password=p]
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -168,8 +170,10 @@ cmd_start() {
   mapfile -t java_cmd < <(java_base)
 
   # Format with a fixed cluster id (static voter => no --standalone). Tools log to stderr.
+  local -a scram=()
+  [[ -n ${NW_KAFKA_SCRAM:-} ]] && scram=(--add-scram "$NW_KAFKA_SCRAM")
   if ((format)) && ! "${java_cmd[@]}" -Dlog4j.configuration="file:$KAFKA_DIR/tools-log4j.properties" \
-    -cp "$LIB/*" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$CONF" \
+    -cp "$LIB/*" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$CONF" "${scram[@]}" \
     >"$WORK/format.log" 2>&1 9>&-; then
     show_log_tail "$WORK/format.log"
     die "kafka-storage format failed"

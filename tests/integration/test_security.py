@@ -250,9 +250,11 @@ def kafka_sasl_ssl(tmp_path):
         % (plain, secure, controller),
         "advertised.listeners=PLAINTEXT://127.0.0.1:%d,SASL_SSL://127.0.0.1:%d" % (plain, secure),
         "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
-        "sasl.enabled.mechanisms=PLAIN",
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
         "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain."
         'PlainLoginModule required user_%s="%s";' % (KAFKA_SASL_USER, password),
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security."
+        "scram.ScramLoginModule required;",
         "ssl.keystore.type=PKCS12",
         "ssl.keystore.location=%s" % (d / "broker.p12"),
         "ssl.keystore.password=" + store_pw,
@@ -261,7 +263,8 @@ def kafka_sasl_ssl(tmp_path):
     benv = dict(os.environ, NW_KAFKA_WORK=str(d / "state"), NW_KAFKA_PORT=str(plain),
                 NW_KAFKA_CONTROLLER_PORT=str(controller),
                 NW_KAFKA_EXTRA_PROPERTIES=str(d / "extra.properties"),
-                NW_KAFKA_HEAP_OPTS="-Xms128m -Xmx384m")
+                NW_KAFKA_HEAP_OPTS="-Xms128m -Xmx384m",
+                NW_KAFKA_SCRAM="SCRAM-SHA-512=[name=%s,password=%s]" % (KAFKA_SASL_USER, password))
     r = subprocess.run(["bash", script, "start"], env=benv, capture_output=True, text=True,
                        timeout=180)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -273,10 +276,10 @@ def kafka_sasl_ssl(tmp_path):
 
 
 def test_kafka_tls_and_sasl(kafka_sasl_ssl, monkeypatch):
-    """The service and the feed reach Kafka over TLS with SASL/PLAIN (every
-    librdkafka property through NEWSWIRE_KAFKA__*); a wrong password or a CA
-    that did not sign the broker's certificate stops the start with the
-    reason, never a downgrade."""
+    """The service and the feed reach Kafka over TLS with SASL, PLAIN and
+    SCRAM-SHA-512 (every librdkafka property through NEWSWIRE_KAFKA__*); a
+    wrong password or a CA that did not sign the broker's certificate stops
+    the start with the reason, never a downgrade."""
     k = kafka_sasl_ssl
     monkeypatch.setenv("NEWSWIRE_KAFKA_BROKERS", k["plain"])  # the test's topics and reads
     secure = {"NEWSWIRE_KAFKA_BROKERS": k["secure"],
@@ -296,6 +299,13 @@ def test_kafka_tls_and_sasl(kafka_sasl_ssl, monkeypatch):
                    what="4 versions stored")
         assert e.stop(p) == 0
         assert k["password"] not in open(p.logfile).read()
+        # SCRAM (hosted Kafka's other usual mechanism): the same listener, a second feed
+        scram = dict(secure, NEWSWIRE_KAFKA__SASL_MECHANISMS="SCRAM-SHA-512")
+        p = e.start_ingest(name="scram", **scram)
+        wait_log(p, lambda l: l.get("msg") == "partitions assigned", timeout=60)
+        e.feed(os.path.join(SAMPLE, "03-afp-chips.xml"), **scram)  # a re-send: one more event
+        assert len(e.read(e.enriched, 6, timeout=60)) == 6
+        assert e.stop(p) == 0
         # plaintext to the TLS listener: no answer the client accepts
         r = e.feed(SAMPLE, check=False, NEWSWIRE_KAFKA_BROKERS=k["secure"],
                    NEWSWIRE_KAFKA__SOCKET_TIMEOUT_MS="5000", NEWSWIRE_KAFKA__MESSAGE_TIMEOUT_MS="5000")
