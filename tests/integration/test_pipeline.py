@@ -87,6 +87,21 @@ def test_sample_feed_end_to_end(env):
     # The raw payload is kept exactly as delivered.
     raw = env.sql("SELECT raw FROM item_versions WHERE provider = 'afp'")[0][0]
     assert bytes(raw) == open(os.path.join(SAMPLE, "03-afp-chips.xml"), "rb").read()
+    # The large values are lz4-compressed (migration 0005): pglz was the
+    # write path's first PostgreSQL function in every profile.
+    assert sorted(env.sql("""SELECT attrelid::regclass::text || '.' || attname, attcompression
+                               FROM pg_attribute
+                              WHERE (attrelid, attname) IN (('item_versions'::regclass, 'raw'),
+                                    ('item_versions'::regclass, 'ninjs'), ('outbox'::regclass, 'body'),
+                                    ('sim_fingerprints'::regclass, 'fp'),
+                                    ('pending_parts'::regclass, 'raw'))""")) == [
+        ("item_versions.ninjs", "l"), ("item_versions.raw", "l"), ("outbox.body", "l"),
+        ("pending_parts.raw", "l"), ("sim_fingerprints.fp", "l")]
+    methods = env.sql("""SELECT pg_column_compression(raw), pg_column_compression(ninjs)
+                           FROM item_versions UNION ALL
+                         SELECT pg_column_compression(body), NULL FROM outbox""")
+    stored = [m for row in methods for m in row if m is not None]
+    assert stored and set(stored) == {"lz4"}, methods  # the compressed ones, lz4 every one
 
     # -- events: one per stored version, plus the redelivery's original again --
     assert len(events) == 5, [e["headers"] for e in events]
