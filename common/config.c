@@ -51,6 +51,10 @@ static const cfg_def_t defs[] = {
      "arrived and goes; a backlog still fills whole batches)"},
     {"shutdown.timeout.ms", CFG_INT, "20000", 100, 600000, OFF(shutdown_timeout_ms), false,
      "deadline to drain and close after the first SIGTERM/SIGINT (a second one exits at once)"},
+    {"kafka.fetch.watchdog.s", CFG_INT, "60", 0, 86400, OFF(kafka_fetch_watchdog_s), false,
+     "seconds a partition of the assignment may go unfetched while a broker is up before it is "
+     "assigned again (0: never); librdkafka 2.0.2 can leave a freshly assigned partition "
+     "unfetched for good (librdkafka#5586)"},
     {"retry.max.ms", CFG_INT, "30000", 100, 3600000, OFF(retry_max_ms), false,
      "cap of the exponential back-off when PostgreSQL or Kafka is unavailable"},
     {"outbox.sweep.s", CFG_INT, "60", 1, 86400, OFF(outbox_sweep_s), false,
@@ -95,7 +99,8 @@ static const cfg_def_t defs[] = {
      "source tree's schemas/migrations)"},
     {"test.hook", CFG_STR, "", 0, 0, OFF(test_hook), false,
      "testing only: pause-after-commit stops after the first database commit, before events "
-     "are produced"},
+     "are produced; unfetched-partition-0 shows partition 0 as not fetched in the statistics "
+     "until the fetch watchdog assigns it again"},
 };
 #define NDEFS (sizeof defs / sizeof defs[0])
 

@@ -41,6 +41,7 @@ typedef struct nw_config {
     long event_max_bytes;      /* event.max.bytes: largest event or dead letter produced */
     long batch_wait_ms;        /* batch.wait.ms: longest wait to fill a batch */
     long shutdown_timeout_ms;  /* shutdown.timeout.ms: drain deadline after SIGTERM */
+    long kafka_fetch_watchdog_s; /* kafka.fetch.watchdog.s: unfetched partition reassigned */
     long retry_max_ms;         /* retry.max.ms: cap of the exponential back-off */
     long outbox_sweep_s;       /* outbox.sweep.s: republish unsent events older than this */
     long similarity_window_h;  /* similarity.window.h: candidate window */

@@ -17,6 +17,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Register the metrics now (they appear at 0 before the first error). */
 void nw_kafkastats_register(void);
@@ -34,5 +35,19 @@ void nw_kafkastats_consume_error(rd_kafka_resp_err_t code);
  * statistics: 1 yes, 0 no (also after an all-brokers-down error), -1 not
  * known yet (no statistics received). */
 int nw_kafkastats_brokers_up(void);
+
+/* Partitions of the consumer's assignment that librdkafka has not been
+ * fetching for at least min_age_us while a broker connection was up (its
+ * statistics: desired, fetch_state not "active"). librdkafka 2.0.2 can leave
+ * a freshly assigned partition so for good (librdkafka#5586: a request-level
+ * error of the committed-offset fetch, as after a broker restart); a new
+ * assignment recovers it. Appends them to out and restarts their clocks, so
+ * a partition is reported again only after another min_age_us. Returns how
+ * many were appended. */
+int nw_kafkastats_unfetched(int64_t min_age_us, rd_kafka_topic_partition_list_t *out);
+
+/* Testing only: statistics show partition `partition` of every topic as not
+ * fetched while it is assigned (-1: off). */
+void nw_kafkastats_pretend_unfetched(int partition);
 
 #endif

@@ -493,6 +493,49 @@ static void test_hook_after_commit(app_t *app, size_t nevents)
  * also runs between two batches while the store is free, with step_us 5 s:
  * what is due hourly or daily stays so, and a pruning step (16-67 ms
  * measured) every 5 s costs the batches ~1 % while a catch-up lasts. */
+/* The fetch watchdog: a partition of the assignment that librdkafka has not
+ * fetched for kafka.fetch.watchdog.s while a broker was up (librdkafka#5586)
+ * is assigned again, which fetches its committed offset anew. Nothing of it
+ * is in flight (it was not fetched); were it, its messages would come again
+ * and be found stored. Looked at once a second. */
+static void watch_fetching(app_t *app)
+{
+    int64_t now = nw_now_us();
+    if (app->cfg->kafka_fetch_watchdog_s <= 0 || now - app->last_watchdog_us < 1000000)
+        return;
+    app->last_watchdog_us = now;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(4);
+    if (nw_kafkastats_unfetched(app->cfg->kafka_fetch_watchdog_s * 1000000LL, parts) > 0) {
+        for (int i = 0; i < parts->cnt; i++)
+            nw_log_warn("partition assigned but not fetched; assigning it again",
+                        NW_LS("topic", parts->elems[i].topic),
+                        NW_LI("partition", parts->elems[i].partition),
+                        NW_LI("after_s", app->cfg->kafka_fetch_watchdog_s));
+        rd_kafka_error_t *e = NULL;
+        if (!strcmp(rd_kafka_rebalance_protocol(app->consumer), "COOPERATIVE")) {
+            e = rd_kafka_incremental_unassign(app->consumer, parts);
+            if (!e)
+                e = rd_kafka_incremental_assign(app->consumer, parts);
+        } else {
+            rd_kafka_topic_partition_list_t *all = NULL;
+            if (rd_kafka_assignment(app->consumer, &all) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                rd_kafka_assign(app->consumer, NULL);
+                rd_kafka_assign(app->consumer, all);
+                rd_kafka_topic_partition_list_destroy(all);
+            }
+        }
+        if (e) {
+            nw_log_warn("assigning again failed", NW_LS("reason", rd_kafka_error_string(e)));
+            rd_kafka_error_destroy(e);
+        }
+        if (app->paused) /* a new assignment is fetched: keep it paused like the rest */
+            rd_kafka_pause_partitions(app->consumer, parts);
+        if (!strcmp(app->cfg->test_hook, "unfetched-partition-0"))
+            nw_kafkastats_pretend_unfetched(-1); /* recovered, as a real one would */
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
 static void maintain(app_t *app, int64_t step_us)
 {
     int64_t now = nw_now_us();
@@ -590,6 +633,8 @@ static int start(app_t *app)
                      NW_LS("reason", rd_kafka_err2str(e)));
         return 2;
     }
+    if (!strcmp(cfg->test_hook, "unfetched-partition-0"))
+        nw_kafkastats_pretend_unfetched(0);
     nw_log_info("consuming", NW_LS("topic", cfg->topic_raw));
     return 0;
 }
@@ -713,6 +758,7 @@ int nw_ingest_run(const nw_config_t *cfg, volatile sig_atomic_t *stop,
     }
     while (rc == 0) {
         batch_t *b = app.next;
+        watch_fetching(&app);
         if (!*stop)
             collect(&app, b);
         if (b->n == 0 && !app.fly) {

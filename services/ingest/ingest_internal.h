@@ -70,6 +70,7 @@ typedef struct app {
     bool ever_assigned;          /* a rebalance gave us partitions at least once */
     int64_t last_sweep_us;
     int64_t last_maintain_us;
+    int64_t last_watchdog_us; /* the fetch watchdog's last look */
     /* counters */
     uint64_t consumed, dead_letters, published;
 } app_t;

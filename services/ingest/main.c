@@ -38,7 +38,7 @@
 static const char *const settings[] = {
     "kafka.brokers", "pg.dsn", "group.id", "client.id", "topic.raw", "topic.enriched",
     "topic.dlq", "batch.size", "batch.max.bytes", "event.max.bytes", "batch.wait.ms",
-    "shutdown.timeout.ms", "retry.max.ms", "outbox.sweep.s", "similarity.window.h",
+    "shutdown.timeout.ms", "kafka.fetch.watchdog.s", "retry.max.ms", "outbox.sweep.s", "similarity.window.h",
     "similarity.idf.refresh.s",
     "related.top.k", "pg.read.connection", "pg.read.lock.timeout.ms", "http.addr", "log.level",
     "pg.migrate.lock.timeout.ms", "replica.id",

@@ -2,13 +2,14 @@
  * cluster (the real broker is exercised by the integration and fault
  * tests): every message acknowledged despite injected broker errors; a
  * broker that never answers ends at the deadline with nothing left in
- * flight. */
+ * flight. And the fetch watchdog's reading of the consumer's statistics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
@@ -16,6 +17,7 @@
 
 #include "config.h"
 #include "kafka.h"
+#include "kafkastats.h"
 #include "log.h"
 
 static rd_kafka_t *mock_producer(const char *timeout_ms)
@@ -116,6 +118,73 @@ static void test_stop_flag(void **state)
     rd_kafka_destroy(rk);
 }
 
+/* One statistics report of a consumer: the broker's state and, for topic
+ * "t", partition 0's fetch state (1 and 2 are active; 2 is not ours). */
+static void report(rd_kafka_t *rk, const char *broker, const char *p0)
+{
+    char json[512];
+    int n = snprintf(json, sizeof json,
+                     "{\"brokers\": {\"b:1/1\": {\"state\": \"%s\"}},"
+                     " \"topics\": {\"t\": {\"partitions\": {"
+                     "\"0\": {\"desired\": true, \"fetch_state\": \"%s\"},"
+                     "\"1\": {\"desired\": true, \"fetch_state\": \"active\"},"
+                     "\"2\": {\"desired\": false, \"fetch_state\": \"none\"},"
+                     "\"-1\": {\"desired\": false, \"fetch_state\": \"none\"}}}}}",
+                     broker, p0);
+    assert_int_equal(nw_kafkastats_cb(rk, json, (size_t)n, NULL), 0);
+}
+
+static int unfetched(int64_t min_age_us, int32_t *partition)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    int n = nw_kafkastats_unfetched(min_age_us, l);
+    assert_int_equal(n, l->cnt);
+    if (n == 1) {
+        assert_string_equal(l->elems[0].topic, "t");
+        *partition = l->elems[0].partition;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return n;
+}
+
+/* The fetch watchdog's input: an assigned partition librdkafka does not
+ * fetch while a broker is up, from when it was first seen so. */
+static void test_unfetched_partitions(void **state)
+{
+    (void)state;
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "group.id", "g", errstr, sizeof errstr),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    int32_t part = -1;
+    report(rk, "UP", "offset-query");
+    assert_int_equal(unfetched(200000, &part), 0); /* not for long enough yet */
+    usleep(100000);
+    report(rk, "UP", "offset-query"); /* still: its clock runs from the first report */
+    usleep(150000);
+    assert_int_equal(unfetched(200000, &part), 1);
+    assert_int_equal(part, 0);
+    assert_int_equal(unfetched(200000, &part), 0); /* reported: its clock starts again */
+    report(rk, "DOWN", "offset-query");            /* an outage is not a stuck partition */
+    usleep(250000);
+    assert_int_equal(unfetched(200000, &part), 0);
+    report(rk, "UP", "active");
+    usleep(250000);
+    assert_int_equal(unfetched(200000, &part), 0);
+    nw_kafkastats_pretend_unfetched(1); /* the test hook: active, shown as not fetched */
+    report(rk, "UP", "active");
+    usleep(250000);
+    assert_int_equal(unfetched(200000, &part), 1);
+    assert_int_equal(part, 1);
+    nw_kafkastats_pretend_unfetched(-1);
+    report(rk, "UP", "active");
+    usleep(250000);
+    assert_int_equal(unfetched(0, &part), 0);
+    rd_kafka_destroy(rk);
+}
+
 int main(void)
 {
     nw_log_set_level("error"); /* the mock cluster's chatter */
@@ -123,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_acked_despite_errors),
         cmocka_unit_test(test_deadline_when_broker_is_gone),
         cmocka_unit_test(test_stop_flag),
+        cmocka_unit_test(test_unfetched_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
