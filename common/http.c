@@ -25,18 +25,21 @@ struct nw_http {
 static atomic_int ready_checks[NW_READY_NCHECKS];
 static atomic_int ready_stopping;
 
-static const char *const check_names[NW_READY_NCHECKS] = {"postgres", "kafka", "partitions"};
+static const char *const check_names[NW_READY_NCHECKS] = {"postgres", "schema", "kafka",
+                                                          "partitions"};
 static const char *const check_failed[NW_READY_NCHECKS] = {
-    "postgres unreachable", "no kafka broker up", "no partitions assigned"};
+    "postgres unreachable", "schema migrations pending", "no kafka broker up",
+    "no partitions assigned"};
 
 /* newswire_ready{check}: readiness in the metrics too, for alerts and graphs.
  * Looked up at each change (rare), never cached across nw_metrics_reset(). */
 static void export_check(int check, bool ok)
 {
-    nw_metric_t *g = nw_metric_gauge("newswire_ready",
-                                     "1 when the readiness check (postgres, kafka, partitions) "
-                                     "passes; /readyz is 200 when all do.",
-                                     "check");
+    nw_metric_t *g =
+        nw_metric_gauge("newswire_ready",
+                        "1 when the readiness check (postgres, schema, kafka, partitions) "
+                        "passes; /readyz is 200 when all do.",
+                        "check");
     nw_metric_set(g, NW_LV(check_names[check]), ok ? 1 : 0);
 }
 

@@ -38,6 +38,7 @@ void nw_http_stop(nw_http_t *h);
 
 typedef enum {
     NW_READY_POSTGRES = 0, /* the database answered recently */
+    NW_READY_SCHEMA,       /* the migrations are applied */
     NW_READY_KAFKA,        /* at least one broker connection is up */
     NW_READY_PARTITIONS,   /* the consumer has partitions assigned */
     NW_READY_NCHECKS,

@@ -601,9 +601,10 @@ static int start(app_t *app)
         nw_log_error("PostgreSQL unreachable at start", NW_LS("reason", err.msg));
         return 2;
     }
+    nw_telemetry_db_ok();
     if (!migrate(app))
         return 2;
-    nw_telemetry_db_ok();
+    nw_http_ready_set(NW_READY_SCHEMA, true);
     nw_store_opts_t opts = {.window_h = (int)cfg->similarity_window_h,
                             .related_top_k = (int)cfg->related_top_k,
                             .one_connection = cfg->pg_read_connection == 0,

@@ -274,7 +274,7 @@ def test_metrics_move_as_items_flow(env):
         assert fam in fams and fams[fam].type == typ, name
     assert value(fams, "newswire_messages_consumed_total") == 0
     assert value(fams, "newswire_partitions_assigned") == 4
-    for check in ("postgres", "kafka", "partitions"):
+    for check in ("postgres", "schema", "kafka", "partitions"):
         assert value(fams, "newswire_ready", check=check) == 1
     version = subprocess.run([INGEST, "--version"], capture_output=True, text=True).stdout.split()[1]
     info = samples(fams, "newswire_build_info")

@@ -78,8 +78,13 @@ static void test_endpoints(void **state)
     /* every check starts failed; the body names what is missing */
     assert_int_equal(request(port, "GET", "/readyz", resp, sizeof resp), 503);
     assert_string_equal(body_of(resp),
-                        "not ready: postgres unreachable; no kafka broker up; no partitions assigned\n");
+                        "not ready: postgres unreachable; schema migrations pending; no kafka "
+                        "broker up; no partitions assigned\n");
     nw_http_ready_set(NW_READY_POSTGRES, true);
+    assert_int_equal(request(port, "GET", "/readyz", resp, sizeof resp), 503);
+    assert_string_equal(body_of(resp), "not ready: schema migrations pending; no kafka broker up; "
+                                       "no partitions assigned\n");
+    nw_http_ready_set(NW_READY_SCHEMA, true);
     nw_http_ready_set(NW_READY_KAFKA, true);
     assert_int_equal(request(port, "GET", "/readyz", resp, sizeof resp), 503);
     assert_string_equal(body_of(resp), "not ready: no partitions assigned\n");
@@ -88,6 +93,7 @@ static void test_endpoints(void **state)
     assert_string_equal(body_of(resp), "ready\n");
     assert_int_equal(request(port, "GET", "/metrics", resp, sizeof resp), 200);
     assert_non_null(strstr(body_of(resp), "newswire_ready{check=\"postgres\"} 1\n"
+                                          "newswire_ready{check=\"schema\"} 1\n"
                                           "newswire_ready{check=\"kafka\"} 1\n"
                                           "newswire_ready{check=\"partitions\"} 1\n"));
     nw_http_ready_set(NW_READY_POSTGRES, false);
