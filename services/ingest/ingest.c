@@ -485,14 +485,6 @@ static void test_hook_after_commit(app_t *app, size_t nevents)
         pause();
 }
 
-/* Similarity index partitions, pruning and term statistics (cheap when not
- * due): looked at every minute (or every similarity.idf.refresh.s if
- * shorter), and while the pruning has steps left or the term statistics'
- * refresh runs, every step_us. On an idle turn step_us is 0. Under sustained
- * load (a replay, a busy hour) the loop is never idle, so the maintenance
- * also runs between two batches while the store is free, with step_us 5 s:
- * what is due hourly or daily stays so, and a pruning step (16-67 ms
- * measured) every 5 s costs the batches ~1 % while a catch-up lasts. */
 /* The fetch watchdog: a partition of the assignment that librdkafka has not
  * fetched for kafka.fetch.watchdog.s while a broker was up (librdkafka#5586)
  * is assigned again, which fetches its committed offset anew. Nothing of it
@@ -536,6 +528,14 @@ static void watch_fetching(app_t *app)
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/* Similarity index partitions, pruning and term statistics (cheap when not
+ * due): looked at every minute (or every similarity.idf.refresh.s if
+ * shorter), and while the pruning has steps left or the term statistics'
+ * refresh runs, every step_us. On an idle turn step_us is 0. Under sustained
+ * load (a replay, a busy hour) the loop is never idle, so the maintenance
+ * also runs between two batches while the store is free, with step_us 5 s:
+ * what is due hourly or daily stays so, and a pruning step (16-67 ms
+ * measured) every 5 s costs the batches ~1 % while a catch-up lasts. */
 static void maintain(app_t *app, int64_t step_us)
 {
     int64_t now = nw_now_us();
