@@ -114,10 +114,8 @@ static void unfetched_update(const json_t *st, bool up)
     size_t n = 0, cap = 0;
     const char *topic, *part;
     json_t *t, *p;
-    json_object_foreach(json_object_get(st, "topics"), topic, t)
-    {
-        json_object_foreach(json_object_get(t, "partitions"), part, p)
-        {
+    json_object_foreach(json_object_get(st, "topics"), topic, t) {
+        json_object_foreach(json_object_get(t, "partitions"), part, p) {
             if (!up || !strcmp(part, "-1") || !json_is_true(json_object_get(p, "desired")))
                 continue;
             const char *state = json_string_value(json_object_get(p, "fetch_state"));
