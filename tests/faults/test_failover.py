@@ -13,7 +13,6 @@ is on the enriched topic, not the event kinds)."""
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,17 +21,10 @@ import psycopg2
 import pytest
 
 from faultlib import Replay, log_msgs, wait_log
+from nwlib import free_port
 
 PG_BIN = os.environ.get("NW_PG_BIN", "/usr/lib/postgresql/15/bin")
 RUN_AS = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Cluster:

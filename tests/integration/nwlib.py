@@ -9,9 +9,12 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -225,6 +228,24 @@ class Env:
             except psycopg2.Error:
                 time.sleep(0.5)
         con.close()
+
+
+def free_port():
+    """A loopback TCP port free at the moment of asking."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http_get(url, timeout=10):
+    """(status, body text, headers) of GET url, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode(), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers
 
 
 def log_lines(p):

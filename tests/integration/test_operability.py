@@ -22,8 +22,6 @@ import shutil
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import jsonschema
 import pytest
@@ -149,11 +147,7 @@ def start(env, **extra):
 
 def get(p, path, timeout=10):
     """(status, body text, headers) of GET base+path."""
-    try:
-        with urllib.request.urlopen(p.base + path, timeout=timeout) as r:
-            return r.status, r.read().decode(), r.headers
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(), e.headers
+    return nwlib.http_get(p.base + path, timeout)
 
 
 _SAMPLE_LINE = re.compile(

@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 
 import nwlib
-from nwlib import Env, log_lines, wait_log, wait_until
+from nwlib import Env, free_port, log_lines, wait_log, wait_until
 
 SAMPLE = os.path.join(nwlib.FIXTURES, "sample-feed")
 ROLES_SQL = os.path.join(nwlib.SOURCE, "deploy", "postgres-roles.sql")
@@ -131,15 +131,6 @@ def test_kafka_secrets_never_logged(tmp_path):
 
 
 PG_BIN = os.environ.get("NW_PG_BIN", "/usr/lib/postgresql/15/bin")
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def openssl(d, *args):

@@ -7,12 +7,9 @@ replicas storing near-identical items at the same moment."""
 import datetime
 import json
 import os
-import socket
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import psycopg2
 import pytest
@@ -479,14 +476,14 @@ def test_a_migration_behind_a_long_read_does_not_stall_the_running_replicas(env,
     analyst = psycopg2.connect(env.dsn)
     try:
         analyst.cursor().execute("SELECT count(*) FROM stories")  # ACCESS SHARE until it ends
-        port = free_port()
         q = env.start_ingest(name="upgraded", NEWSWIRE_MIGRATIONS_DIR=str(migrations),
                              NEWSWIRE_PG_MIGRATE_LOCK_TIMEOUT_MS=1000, NEWSWIRE_RETRY_MAX_MS=2000,
-                             NEWSWIRE_HTTP_ADDR="127.0.0.1:%d" % port)
+                             NEWSWIRE_HTTP_ADDR="127.0.0.1:0")
+        addr = wait_log(q, lambda l: l.get("msg") == "http listening", timeout=30)["addr"]
         wait_log(q, lambda l: l.get("msg") == "migration waiting for a table lock, retrying",
                  timeout=30)
         # not ready, and saying why: the database answers, the schema is not there yet
-        ready = readyz(port)
+        ready = nwlib.http_get("http://%s/readyz" % addr)[:2]
         assert ready[0] == 503 and ready[1].startswith("not ready: schema migrations pending"), ready
         t = time.time()
         for i in range(1, 4):
@@ -511,22 +508,6 @@ def test_a_migration_behind_a_long_read_does_not_stall_the_running_replicas(env,
     wait_until(lambda: sum(1 for l in nwlib.log_lines(p) if l.get("msg") == "partitions assigned"
                            and l["count"] > 0) >= 2, timeout=60, what="the partitions back")
     assert env.stop(p) == 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def readyz(port):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def test_ap_halves_in_either_order(env, tmp_path):
