@@ -159,28 +159,32 @@ static void test_unfetched_partitions(void **state)
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     assert_non_null(rk);
     int32_t part = -1;
+    /* AGE against sleeps of 0.4 + 0.7 s: a check made at once after a report
+     * fails only if this process stalls for a whole second in between. */
+    const int64_t AGE = 1000000;
+    const useconds_t PAST_AGE = 1100000;
     report(rk, "UP", "offset-query");
-    assert_int_equal(unfetched(200000, &part), 0); /* not for long enough yet */
-    usleep(100000);
+    assert_int_equal(unfetched(AGE, &part), 0); /* not for long enough yet */
+    usleep(400000);
     report(rk, "UP", "offset-query"); /* still: its clock runs from the first report */
-    usleep(150000);
-    assert_int_equal(unfetched(200000, &part), 1);
+    usleep(700000);
+    assert_int_equal(unfetched(AGE, &part), 1);
     assert_int_equal(part, 0);
-    assert_int_equal(unfetched(200000, &part), 0); /* reported: its clock starts again */
-    report(rk, "DOWN", "offset-query");            /* an outage is not a stuck partition */
-    usleep(250000);
-    assert_int_equal(unfetched(200000, &part), 0);
+    assert_int_equal(unfetched(AGE, &part), 0); /* reported: its clock starts again */
+    report(rk, "DOWN", "offset-query");         /* an outage is not a stuck partition */
+    usleep(PAST_AGE);
+    assert_int_equal(unfetched(AGE, &part), 0);
     report(rk, "UP", "active");
-    usleep(250000);
-    assert_int_equal(unfetched(200000, &part), 0);
+    usleep(PAST_AGE);
+    assert_int_equal(unfetched(AGE, &part), 0);
     nw_kafkastats_pretend_unfetched(1); /* the test hook: active, shown as not fetched */
     report(rk, "UP", "active");
-    usleep(250000);
-    assert_int_equal(unfetched(200000, &part), 1);
+    usleep(PAST_AGE);
+    assert_int_equal(unfetched(AGE, &part), 1);
     assert_int_equal(part, 1);
     nw_kafkastats_pretend_unfetched(-1);
     report(rk, "UP", "active");
-    usleep(250000);
+    usleep(PAST_AGE);
     assert_int_equal(unfetched(0, &part), 0);
     rd_kafka_destroy(rk);
 }
