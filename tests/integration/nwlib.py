@@ -159,9 +159,10 @@ class Env:
 
     # -- kafka ---------------------------------------------------------------
 
-    def produce(self, topic, value, key=None, headers=None):
+    def produce(self, topic, value, key=None, headers=None, partition=None):
         p = Producer({"bootstrap.servers": brokers()})
-        p.produce(topic, value=value, key=key, headers=headers or [])
+        where = {} if partition is None else {"partition": partition}
+        p.produce(topic, value=value, key=key, headers=headers or [], **where)
         assert p.flush(30) == 0
 
     def read(self, topic, count, timeout=60, settle=1.0):

@@ -385,10 +385,16 @@ def test_a_partition_librdkafka_does_not_fetch_is_assigned_again(env):
     line = wait_log(p, lambda l: l.get("msg") == UNFETCHED, timeout=30)
     assert (line["topic"], line["partition"]) == (env.raw, 0)
     env.feed(SAMPLE)
-    assert len(env.read(env.enriched, 5, timeout=60)) == 5
-    assert env.sql("SELECT count(*) FROM item_versions") == [(4,)]
-    wait_until(lambda: sum(v for v in env.committed().values() if v > 0) == 6, timeout=30,
-               what="offsets of all 6 messages committed")
+    # The feed's keys choose its partitions (and the bad file's key is its
+    # path, which differs between checkouts): one item is put on partition 0
+    # so that the stuck partition surely has something to deliver.
+    with open(os.path.join(nwlib.FIXTURES, "formats", "ninjs", "v1.json"), "rb") as f:
+        env.produce(env.raw, f.read(), key=b"ninjs:item-42", partition=0)
+    assert len(env.read(env.enriched, 6, timeout=60)) == 6
+    assert env.sql("SELECT count(*) FROM item_versions") == [(5,)]
+    assert env.sql("SELECT source_partition FROM item_versions WHERE story_id = 'urn:example.org:news:item-42'") == [(0,)]
+    wait_until(lambda: sum(v for v in env.committed().values() if v > 0) == 7, timeout=30,
+               what="offsets of all 7 messages committed")
     assert env.committed()[0] >= 1  # partition 0, assigned again, was fetched and processed
     # Healthy partitions are never taken for stuck ones: not after the
     # recovery, not in a rebalance (a second replica joins and leaves).
