@@ -350,11 +350,19 @@ bool nw_simindex_prune_step(PGconn *conn, int retention_days, int max_rows, long
     snprintf(days, sizeof days, "%d", retention_days);
     snprintf(rows, sizeof rows, "%d", max_rows);
     const char *vals[2] = {days, rows};
-    PGresult *res =
-        PQexecParams(conn,
-                     "SELECT deleted, partitions_left"
-                     "  FROM sim_prune_some(now() - make_interval(days => $1::int), $2::int)",
-                     2, NULL, vals, NULL, NULL, 0);
+    /* The retention runs back from the newest item indexed, not from now():
+     * a backfill of an archive older than the retention keeps its last days
+     * (the ones its next items link to) through a restart or a replica
+     * joining, each of which prunes at start. Items dated in the future (a
+     * wrong clock) are not counted, so one cannot expire the present; with
+     * live traffic the newest item is minutes old and this is now(). */
+    PGresult *res = PQexecParams(
+        conn,
+        "SELECT deleted, partitions_left"
+        "  FROM sim_prune_some(coalesce((SELECT max(versioncreated) FROM sim_fingerprints"
+        "                                 WHERE versioncreated <= now()), now())"
+        "                      - make_interval(days => $1::int), $2::int)",
+        2, NULL, vals, NULL, NULL, 0);
     bool ok = nw_simw_ok(conn, res, PGRES_TUPLES_OK, "prune", err);
     if (ok) {
         *deleted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -184,7 +184,9 @@ void nw_sim_result_free(nw_sim_result_t *r);
 bool nw_simindex_maintain(PGconn *conn, nw_err_t *err);
 
 /* One bounded step of the pruning, in autocommit: drops the weekly partitions
- * older than retention_days (> window; 30 is a fair default) and deletes at
+ * older than retention_days (> window; 30 is a fair default) before the newest
+ * indexed item not dated in the future (now() with live traffic; an archive's
+ * last days while it is backfilled; now() when the index is empty) and deletes at
  * most max_rows expired rows from each table that is not partitioned by week,
  * oldest first. *deleted is the number of rows deleted. Never waits for the
  * lock a partition's drop needs (migration 0008): when another transaction

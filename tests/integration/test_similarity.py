@@ -294,6 +294,39 @@ def test_expired_index_rows_are_pruned_at_the_next_start(env, tmp_path):
     env.stop(p)
 
 
+def test_a_restart_in_the_middle_of_an_archive_backfill_keeps_its_links(env, tmp_path):
+    """A new deployment backfills an archive from three months ago. A replica
+    restarted (or one more started to go faster) in the middle prunes the
+    index at start: the retention runs back from the newest item indexed, so
+    the archive's last days stay and its next items still link to them, while
+    what is older than the retention before those days goes."""
+    now_min = int((datetime.datetime.utcnow() - genfeed.T0).total_seconds() // 60)
+    at = now_min - 90 * 24 * 60
+    head = "Floodwaters force 1,500 from homes as Millbrook River crests"
+    first = story("reuters", "L8N3BACK1", t0=at)
+    older = story("reuters", "L8N3BACK0", slug="Other-story", t0=at - 40 * 24 * 60)
+    p = env.start_ingest()
+    env.feed(write(tmp_path, "0.xml", payload(older, 0, "new", FLOOD_MORE, at - 40 * 24 * 60,
+                                              "Cannery district cleared")),
+             write(tmp_path, "1.xml", payload(first, 0, "new", FLOOD, at, head)))
+    events_of(env, 2)
+    assert env.stop(p) == 0
+
+    p = env.start_ingest()
+    copy = story("reuters", "L8N3BACK2", t0=at + 3)
+    env.feed(write(tmp_path, "2.xml", payload(copy, 0, "new", FLOOD, at + 3, head)))
+    ev = events_of(env, 3)
+    dup = one(ev, story_id="tag:reuters.com,2026:newsml_L8N3BACK2")
+    assert dup["kind"] == "duplicate", dup["links"]
+    assert dup["links"][0]["relation"] == "duplicate_of"
+    assert dup["links"][0]["story_id"] == "tag:reuters.com,2026:newsml_L8N3BACK1"
+    # 40 days before the archive's newest item: past the retention
+    assert [r[0] for r in env.sql("SELECT story_id FROM sim_fingerprints ORDER BY 1")] == [
+        "tag:reuters.com,2026:newsml_L8N3BACK1", "tag:reuters.com,2026:newsml_L8N3BACK2"]
+    assert env.sql("SELECT count(*) FROM item_versions") == [(3,)]
+    assert env.stop(p) == 0
+
+
 def test_term_statistics_refresh_does_not_hold_up_the_batches(env, tmp_path):
     """The term statistics (the IDF the fingerprints weigh terms by) are
     recomputed every similarity.idf.refresh.s (an hour by default) from every

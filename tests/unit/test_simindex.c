@@ -671,6 +671,9 @@ static void test_read_candidates_same(void **state)
     int64_t s[NS + NB], v[NS + NB];
     char id[32];
     nw_sim_item_t stored[NS], batch[NB];
+    /* the earlier tests' rows (the same fixtures, near T) would fill the
+     * capped term reads instead of the batch's own postings counted below */
+    exec_ok(c, "TRUNCATE sim_fingerprints, sim_bands, sim_terms");
     exec_ok(c, "BEGIN");           /* committed: the reader must see them */
     for (int i = 0; i < NS; i++) { /* every 10 hours from 5 days before T */
         snprintf(id, sizeof id, "rc-%d", i);
@@ -881,6 +884,80 @@ static void test_prune_in_steps(void **state)
     PQfinish(c);
 }
 
+/* Which of the n versions still have their fingerprint and band rows: bit i
+ * for v[i]. */
+static unsigned indexed(PGconn *c, const int64_t *v, int n)
+{
+    unsigned bits = 0;
+    char sql[256];
+    for (int i = 0; i < n; i++) {
+        snprintf(sql, sizeof sql,
+                 "SELECT (SELECT count(*) FROM sim_fingerprints WHERE version_pk = %lld)"
+                 "     * (SELECT count(*) FROM sim_bands WHERE version_pk = %lld)",
+                 (long long)v[i], (long long)v[i]);
+        if (count(c, sql) > 0)
+            bits |= 1u << i;
+    }
+    return bits;
+}
+
+static void prune_all(PGconn *c)
+{
+    nw_err_t err;
+    long long deleted = 0;
+    int left = 0, steps = 0;
+    do {
+        assert_true(nw_simindex_prune_step(c, 30, 1000, &deleted, &left, &err));
+        assert_true(++steps < 100);
+    } while (deleted >= 1000 || left > 0);
+}
+
+/* The retention runs back from the newest indexed item, not from now(): an
+ * archive backfilled into a new deployment keeps the days its next items
+ * link to, however old, when a replica starts (and prunes) in the middle of
+ * it. An item dated in the future does not move that point; live traffic
+ * does. */
+static void test_prune_keeps_an_archive_backfill(void **state)
+{
+    (void)state;
+    NEED_PG();
+    PGconn *c = connect_db();
+    nw_err_t err;
+    nw_fp_t fp;
+    fp_fixture("base.txt", &fp);
+    exec_ok(c, "TRUNCATE sim_fingerprints, sim_bands, sim_terms");
+    int64_t now = (int64_t)time(NULL);
+    /* 0-2: the archive so far, its newest 200 days old; 3: a wrong clock, ten
+     * years ahead; 4: live traffic, added later */
+    static const int64_t age_days[5] = {260, 225, 200, -3650, 0};
+    int64_t s[5], v[5];
+    nw_sim_item_t items[5];
+    char ids[5][24];
+    exec_ok(c, "BEGIN");
+    for (int i = 0; i < 5; i++) {
+        snprintf(ids[i], sizeof ids[i], "backfill-%d", i);
+        add_version(c, "reuters", ids[i], &s[i], &v[i]);
+        items[i] = sim_item(&fp, s[i], v[i], "reuters", ids[i], now - age_days[i] * 86400 - 60);
+    }
+    assert_true(nw_simindex_lock(c, items, 4, &err));
+    assert_true(nw_simindex_insert(c, items, 4, &err));
+    exec_ok(c, "COMMIT");
+    assert_int_equal(indexed(c, v, 5), 0xf);
+
+    /* more than 30 days before the archive's newest: only the 260-day one */
+    prune_all(c);
+    assert_int_equal(indexed(c, v, 5), 0xe);
+
+    /* live traffic: the archive is past the retention now */
+    exec_ok(c, "BEGIN");
+    assert_true(nw_simindex_lock(c, items + 4, 1, &err));
+    assert_true(nw_simindex_insert(c, items + 4, 1, &err));
+    exec_ok(c, "COMMIT");
+    prune_all(c);
+    assert_int_equal(indexed(c, v, 5), 0x18);
+    PQfinish(c);
+}
+
 /* A new week is attached with an ACCESS EXCLUSIVE lock on the DEFAULT
  * partition; while another transaction holds it (a replica's batch with rows
  * of a week that has no partition yet), the week is left for a later call
@@ -921,6 +998,7 @@ int main(void)
         cmocka_unit_test(test_read_candidates_same),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_prune_in_steps),
+        cmocka_unit_test(test_prune_keeps_an_archive_backfill),
         cmocka_unit_test(test_partitions_never_wait),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
