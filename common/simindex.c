@@ -340,6 +340,29 @@ bool nw_simindex_maintain(PGconn *conn, nw_err_t *err)
                                  "now() - interval '7 days', now() + interval '28 days')");
     bool ok = nw_simw_ok(conn, res, PGRES_TUPLES_OK, "maintain", err);
     PQclear(res);
+    if (!ok)
+        return false;
+    res = PQexec(conn, "DELETE FROM sim_backfill_marks"
+                       " WHERE day < (now() AT TIME ZONE 'UTC')::date - 7");
+    ok = nw_simw_ok(conn, res, PGRES_COMMAND_OK, "maintain", err);
+    PQclear(res);
+    return ok;
+}
+
+bool nw_simindex_note_backfill(PGconn *conn, int64_t oldest, nw_err_t *err)
+{
+    char t[24];
+    snprintf(t, sizeof t, "%lld", (long long)oldest);
+    const char *vals[1] = {t};
+    PGresult *res =
+        PQexecParams(conn,
+                     "INSERT INTO sim_backfill_marks AS m (day, oldest)"
+                     " VALUES ((now() AT TIME ZONE 'UTC')::date, to_timestamp($1::bigint))"
+                     " ON CONFLICT (day) DO UPDATE SET oldest = excluded.oldest"
+                     "  WHERE excluded.oldest < m.oldest",
+                     1, NULL, vals, NULL, NULL, 0);
+    bool ok = nw_simw_ok(conn, res, PGRES_COMMAND_OK, "backfill mark", err);
+    PQclear(res);
     return ok;
 }
 
@@ -355,12 +378,17 @@ bool nw_simindex_prune_step(PGconn *conn, int retention_days, int max_rows, long
      * (the ones its next items link to) through a restart or a replica
      * joining, each of which prunes at start. Items dated in the future (a
      * wrong clock) are not counted, so one cannot expire the present; with
-     * live traffic the newest item is minutes old and this is now(). */
+     * live traffic the newest item is minutes old and this is now(). A
+     * backfill beside live traffic is kept by its marks (migration 0010):
+     * the retention before the oldest item stored today or yesterday. */
     PGresult *res = PQexecParams(
         conn,
         "SELECT deleted, partitions_left"
-        "  FROM sim_prune_some(coalesce((SELECT max(versioncreated) FROM sim_fingerprints"
-        "                                 WHERE versioncreated <= now()), now())"
+        "  FROM sim_prune_some(least(coalesce((SELECT max(versioncreated) FROM sim_fingerprints"
+        "                                       WHERE versioncreated <= now()), now()),"
+        "                            coalesce((SELECT min(oldest) FROM sim_backfill_marks"
+        "                                       WHERE day >= (now() AT TIME ZONE 'UTC')::date - 1),"
+        "                                     'infinity'))"
         "                      - make_interval(days => $1::int), $2::int)",
         2, NULL, vals, NULL, NULL, 0);
     bool ok = nw_simw_ok(conn, res, PGRES_TUPLES_OK, "prune", err);

@@ -180,13 +180,22 @@ bool nw_simindex_process(PGconn *conn, const nw_simindex_cfg_t *scfg, const nw_l
 void nw_sim_result_free(nw_sim_result_t *r);
 
 /* Maintenance, outside the batch transaction (own transaction or autocommit):
- * create the weekly partitions from a week back to four weeks ahead. */
+ * create the weekly partitions from a week back to four weeks ahead; delete
+ * the backfill marks of past weeks. */
 bool nw_simindex_maintain(PGconn *conn, nw_err_t *err);
+
+/* Note that items as old as `oldest` (epoch seconds) are being stored today:
+ * the pruning keeps the retention before the oldest noted today or yesterday
+ * (migration 0010), so that an archive backfilled beside live traffic keeps
+ * what its next items link to. In autocommit, outside the batch. */
+bool nw_simindex_note_backfill(PGconn *conn, int64_t oldest, nw_err_t *err);
 
 /* One bounded step of the pruning, in autocommit: drops the weekly partitions
  * older than retention_days (> window; 30 is a fair default) before the newest
  * indexed item not dated in the future (now() with live traffic; an archive's
- * last days while it is backfilled; now() when the index is empty) and deletes at
+ * last days while it is backfilled; now() when the index is empty), or before
+ * the oldest item noted by nw_simindex_note_backfill() today or yesterday if
+ * that is older, and deletes at
  * most max_rows expired rows from each table that is not partitioned by week,
  * oldest first. *deleted is the number of rows deleted. Never waits for the
  * lock a partition's drop needs (migration 0008): when another transaction

@@ -472,10 +472,36 @@ static bool ensure_partitions(nw_store_t *st, const nw_store_rec_t *recs, size_t
     return true;
 }
 
+/* Items more than a day old (an archive backfilled, a long outage caught up)
+ * are noted before they are stored (migration 0010): every replica's start
+ * prunes the similarity index, and the pruning keeps the retention before
+ * the oldest item noted today or yesterday, so that a backfill beside live
+ * traffic keeps what its next items link to. One statement a day per replica
+ * unless an older item comes; live traffic writes none. */
+static bool note_backfill(nw_store_t *st, const nw_store_rec_t *recs, size_t n, nw_err_t *err)
+{
+    int64_t now = (int64_t)time(NULL), oldest = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = recs[i].item->versioncreated;
+        if (t && t < oldest)
+            oldest = t;
+    }
+    if (oldest > now - 86400)
+        return true;
+    int64_t day = now / 86400;
+    if (st->backfill.day == day && oldest >= st->backfill.oldest)
+        return true;
+    if (!nw_simindex_note_backfill(st->conn, oldest, err))
+        return false;
+    st->backfill.day = day;
+    st->backfill.oldest = oldest;
+    return true;
+}
+
 bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, const nw_fp_t *fps,
                         nw_events_t *events, nw_err_t *err)
 {
-    if (!ensure_partitions(st, recs, n, err))
+    if (!ensure_partitions(st, recs, n, err) || !note_backfill(st, recs, n, err))
         return false;
     if (!st->idf_loaded_us) {
         nw_err_t merr = {0};

@@ -33,6 +33,10 @@ struct nw_store {
         int period_s; /* nw_store_opts_t.idf_refresh_s */
     } idf_refresh;
     int64_t parts_lo, parts_hi;  /* item times whose weekly index partitions exist */
+    struct {                     /* the last backfill mark written (store.c) */
+        int64_t day;             /* UTC day number it was written on, 0: none */
+        int64_t oldest;          /* its item time */
+    } backfill;
     int64_t maintained_us;
     struct { /* the similarity index's pruning, in steps */
         bool pending;

@@ -76,10 +76,13 @@ static int setup(void **state)
     snprintf(sql, sizeof sql, "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s; SET search_path TO %s",
              schema, schema, schema);
     exec_ok(c, sql);
-    static const char *const files[] = {"0001_core.sql", "0002_similarity.sql",
-                                        "0007_prune_in_steps.sql", "0008_prune_without_waiting.sql",
-                                        "0009_partitions_without_waiting.sql"};
-    for (size_t i = 0; i < 5; i++) {
+    static const char *const files[] = {"0001_core.sql",
+                                        "0002_similarity.sql",
+                                        "0007_prune_in_steps.sql",
+                                        "0008_prune_without_waiting.sql",
+                                        "0009_partitions_without_waiting.sql",
+                                        "0010_backfill_marks.sql"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", NW_SOURCE_MIGRATIONS, files[i]);
         char *s = slurp(path);
@@ -915,8 +918,10 @@ static void prune_all(PGconn *c)
 /* The retention runs back from the newest indexed item, not from now(): an
  * archive backfilled into a new deployment keeps the days its next items
  * link to, however old, when a replica starts (and prunes) in the middle of
- * it. An item dated in the future does not move that point; live traffic
- * does. */
+ * it. An item dated in the future does not move that point. Beside live
+ * traffic, the newest item is today's: the backfill's mark (the oldest item
+ * stored today or yesterday) keeps the retention before it, until the mark
+ * is two days old. */
 static void test_prune_keeps_an_archive_backfill(void **state)
 {
     (void)state;
@@ -925,7 +930,7 @@ static void test_prune_keeps_an_archive_backfill(void **state)
     nw_err_t err;
     nw_fp_t fp;
     fp_fixture("base.txt", &fp);
-    exec_ok(c, "TRUNCATE sim_fingerprints, sim_bands, sim_terms");
+    exec_ok(c, "TRUNCATE sim_fingerprints, sim_bands, sim_terms, sim_backfill_marks");
     int64_t now = (int64_t)time(NULL);
     /* 0-2: the archive so far, its newest 200 days old; 3: a wrong clock, ten
      * years ahead; 4: live traffic, added later */
@@ -948,13 +953,31 @@ static void test_prune_keeps_an_archive_backfill(void **state)
     prune_all(c);
     assert_int_equal(indexed(c, v, 5), 0xe);
 
-    /* live traffic: the archive is past the retention now */
+    /* live traffic beside the backfill, which noted its oldest item today
+     * (only an older one moves the mark) */
+    assert_true(nw_simindex_note_backfill(c, items[1].meta.versioncreated, &err));
+    assert_true(nw_simindex_note_backfill(c, items[2].meta.versioncreated, &err));
+    assert_int_equal(count(c, "SELECT count(*) FROM sim_backfill_marks"), 1);
     exec_ok(c, "BEGIN");
     assert_true(nw_simindex_lock(c, items + 4, 1, &err));
     assert_true(nw_simindex_insert(c, items + 4, 1, &err));
     exec_ok(c, "COMMIT");
     prune_all(c);
+    assert_int_equal(indexed(c, v, 5), 0x1e);
+
+    /* the same mark yesterday still holds; two days old it does not, and the
+     * archive is past the retention of the live items */
+    exec_ok(c, "UPDATE sim_backfill_marks SET day = day - 1");
+    prune_all(c);
+    assert_int_equal(indexed(c, v, 5), 0x1e);
+    exec_ok(c, "UPDATE sim_backfill_marks SET day = day - 1");
+    prune_all(c);
     assert_int_equal(indexed(c, v, 5), 0x18);
+
+    /* the daily maintenance deletes the marks of past weeks */
+    exec_ok(c, "UPDATE sim_backfill_marks SET day = day - 6");
+    assert_true(nw_simindex_maintain(c, &err));
+    assert_int_equal(count(c, "SELECT count(*) FROM sim_backfill_marks"), 0);
     PQfinish(c);
 }
 
