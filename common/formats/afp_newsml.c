@@ -112,26 +112,18 @@ static void news_lines(nw_item_t *it, xmlNode *nl)
     s = nw_xml_text(nw_xml_child(nl, NS_NONE, "SubHeadLine"));
     nw_ninjs_add_headline(o, "sub", s);
     free(s);
-    s = nw_xml_text(nw_xml_child(nl, NS_NONE, "SlugLine"));
-    nw_ninjs_set_str(o, "slugline", s);
-    free(s);
-    s = nw_xml_text(nw_xml_child(nl, NS_NONE, "ByLine"));
-    nw_ninjs_set_str(o, "by", s);
-    free(s);
+    nw_xml_set_text(o, "slugline", nw_xml_child(nl, NS_NONE, "SlugLine"));
+    nw_xml_set_text(o, "by", nw_xml_child(nl, NS_NONE, "ByLine"));
     s = nw_xml_text(nw_xml_child(nl, NS_NONE, "DateLine"));
     char *place = nw_text_dateline_place(s);
     nw_ninjs_set_str(o, "located", place);
     free(place);
     free(s);
-    s = nw_xml_text(nw_xml_child(nl, NS_NONE, "CopyrightLine"));
-    nw_ninjs_set_str(o, "copyrightnotice", s);
-    free(s);
+    nw_xml_set_text(o, "copyrightnotice", nw_xml_child(nl, NS_NONE, "CopyrightLine"));
     for (xmlNode *l = nw_xml_child(nl, NS_NONE, "NewsLine"); l; l = nw_xml_next(l, NS_NONE, "NewsLine")) {
         char *type = formal(nw_xml_child(l, NS_NONE, "NewsLineType"));
         if (type && !strcmp(type, "AdvisoryLine") && !json_object_get(o, "ednote")) {
-            char *t = nw_xml_text(nw_xml_child(l, NS_NONE, "NewsLineText"));
-            nw_ninjs_set_str(o, "ednote", t);
-            free(t);
+            nw_xml_set_text(o, "ednote", nw_xml_child(l, NS_NONE, "NewsLineText"));
         }
         free(type);
     }
@@ -140,11 +132,10 @@ static void news_lines(nw_item_t *it, xmlNode *nl)
 static void metadata(nw_item_t *it, xmlNode *nc)
 {
     json_t *o = it->ninjs;
-    char *s = nw_xml_text(nw_xml_path(nc, NS_NONE, "RightsMetadata/UsageRights/UsageType"));
-    nw_ninjs_set_str(o, "usageterms", s);
-    free(s);
+    nw_xml_set_text(o, "usageterms",
+                    nw_xml_path(nc, NS_NONE, "RightsMetadata/UsageRights/UsageType"));
     xmlNode *am = nw_xml_child(nc, NS_NONE, "AdministrativeMetadata");
-    s = formal(nw_xml_path(am, NS_NONE, "Provider/Party"));
+    char *s = formal(nw_xml_path(am, NS_NONE, "Provider/Party"));
     nw_ninjs_add_infosource(o, s, NULL, NULL, NULL);
     free(s);
     if (!json_object_get(o, "by")) {
@@ -224,9 +215,7 @@ static bool parse(const nw_input_t *in, nw_items_t *out, nw_err_t *err, const ch
         snprintf(it->format, sizeof it->format, "%s", fmt);
         it->invalid_bytes = invalid;
         xmlNode *nc = nw_xml_child(ni, NS_NONE, "NewsComponent");
-        char *label = nw_xml_text(nw_xml_path(ni, NS_NONE, "Identification/NameLabel"));
-        nw_ninjs_set_str(it->ninjs, "title", label);
-        free(label);
+        nw_xml_set_text(it->ninjs, "title", nw_xml_path(ni, NS_NONE, "Identification/NameLabel"));
         ok = identify(it, ni, err) && management(it, nw_xml_child(ni, NS_NONE, "NewsManagement"), err);
         if (ok) {
             news_lines(it, nw_xml_child(nc, NS_NONE, "NewsLines"));

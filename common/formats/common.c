@@ -288,6 +288,13 @@ char *nw_xml_text(const xmlNode *n)
     return nw_text_xml_content(n);
 }
 
+void nw_xml_set_text(json_t *o, const char *key, const xmlNode *n)
+{
+    char *s = nw_xml_text(n);
+    nw_ninjs_set_str(o, key, s);
+    free(s);
+}
+
 char *nw_xml_attr(const xmlNode *n, const char *name)
 {
     if (!n)

@@ -52,15 +52,9 @@ static bool item_meta(nw_item_t *it, xmlNode *meta, nw_err_t *err)
         json_object_set_new(o, "pubstatus", json_string(nw_pubstatus_name(it->pubstatus)));
         free(ps);
     }
-    char *s = nw_xml_text(nw_xml_child(meta, NS_NAR, "edNote"));
-    nw_ninjs_set_str(o, "ednote", s);
-    free(s);
-    s = nw_xml_text(nw_xml_child(meta, NS_NAR, "title"));
-    nw_ninjs_set_str(o, "title", s);
-    free(s);
-    s = nw_xml_text(nw_xml_child(meta, NS_NAR, "profile"));
-    nw_ninjs_set_str(o, "profile", s);
-    free(s);
+    nw_xml_set_text(o, "ednote", nw_xml_child(meta, NS_NAR, "edNote"));
+    nw_xml_set_text(o, "title", nw_xml_child(meta, NS_NAR, "title"));
+    nw_xml_set_text(o, "profile", nw_xml_child(meta, NS_NAR, "profile"));
     for (xmlNode *l = nw_xml_child(meta, NS_NAR, "link"); l; l = nw_xml_next(l, NS_NAR, "link")) {
         char *rel = nw_xml_attr(l, "rel");
         if (rel && !strcmp(rel, "irel:derivedFrom") && !it->derived_from)
@@ -88,9 +82,7 @@ static void content_meta(nw_item_t *it, xmlNode *cm, const nw_g2_agency_t *ag)
     }
     static const char *const simple[][2] = {{"slugline", "slugline"}, {"by", "by"}};
     for (int i = 0; i < 2; i++) {
-        s = nw_xml_text(nw_xml_child(cm, NS_NAR, simple[i][0]));
-        nw_ninjs_set_str(o, simple[i][1], s);
-        free(s);
+        nw_xml_set_text(o, simple[i][1], nw_xml_child(cm, NS_NAR, simple[i][0]));
     }
     for (xmlNode *d = nw_xml_child(cm, NS_NAR, "description"); d;
          d = nw_xml_next(d, NS_NAR, "description")) {
@@ -128,12 +120,8 @@ static void rights(json_t *o, xmlNode *ri)
         s = nw_xml_text(nw_xml_child(h, NS_NAR, "name"));
     nw_ninjs_set_str(o, "copyrightholder", s);
     free(s);
-    s = nw_xml_text(nw_xml_child(ri, NS_NAR, "copyrightNotice"));
-    nw_ninjs_set_str(o, "copyrightnotice", s);
-    free(s);
-    s = nw_xml_text(nw_xml_child(ri, NS_NAR, "usageTerms"));
-    nw_ninjs_set_str(o, "usageterms", s);
-    free(s);
+    nw_xml_set_text(o, "copyrightnotice", nw_xml_child(ri, NS_NAR, "copyrightNotice"));
+    nw_xml_set_text(o, "usageterms", nw_xml_child(ri, NS_NAR, "usageTerms"));
 }
 
 static bool content_set(nw_item_t *it, xmlNode *cs, const nw_g2_agency_t *ag, nw_err_t *err)

@@ -60,6 +60,8 @@ xmlNode *nw_xml_next(const xmlNode *n, const char *ns, const char *local);
 xmlNode *nw_xml_path(const xmlNode *n, const char *ns, const char *path);
 /* Element text, squashed; NULL when absent or empty. Caller frees. */
 char *nw_xml_text(const xmlNode *n);
+/* o[key] = the element's text (nw_xml_text); nothing when absent or empty. */
+void nw_xml_set_text(json_t *o, const char *key, const xmlNode *n);
 /* Attribute without namespace, squashed; NULL when absent or empty. */
 char *nw_xml_attr(const xmlNode *n, const char *name);
 /* Attribute in namespace ns (any prefix). */
