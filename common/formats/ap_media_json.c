@@ -100,14 +100,7 @@ static bool map_item(const json_t *j, int invalid, nw_item_t *it, nw_err_t *err)
         if (s && !nw_fmt_time(s, tkeys[i], tdst[i], err))
             return false;
     }
-    const char *ps = nw_json_str(j, "pubstatus");
-    if (ps) {
-        if (!strcasecmp(ps, "canceled") || !strcasecmp(ps, "cancelled"))
-            it->pubstatus = NW_PUB_CANCELED;
-        else if (!strcasecmp(ps, "withheld") || !strcasecmp(ps, "embargoed"))
-            it->pubstatus = NW_PUB_WITHHELD;
-        json_object_set_new(o, "pubstatus", json_string(nw_pubstatus_name(it->pubstatus)));
-    }
+    nw_fmt_pubstatus(it, nw_json_str(j, "pubstatus"));
     long long urg;
     if (nw_json_int(j, "urgency", &urg) && urg >= 1 && urg <= 9)
         json_object_set_new(o, "urgency", json_integer(urg));

@@ -54,14 +54,8 @@ bool nw_ap_nitf_fill(nw_item_t *it, xmlNode *nitf, bool meta, long long wordcoun
             it->versioncreated = it->firstcreated = t;
         }
         char *ms = nw_xml_attr(docdata, "management-status");
-        if (ms) {
-            if (!strcmp(ms, "canceled") || !strcmp(ms, "cancelled"))
-                it->pubstatus = NW_PUB_CANCELED;
-            else if (!strcmp(ms, "withheld") || !strcmp(ms, "embargoed"))
-                it->pubstatus = NW_PUB_WITHHELD;
-            json_object_set_new(o, "pubstatus", json_string(nw_pubstatus_name(it->pubstatus)));
-            free(ms);
-        }
+        nw_fmt_pubstatus(it, ms);
+        free(ms);
         char *urg = nw_xml_attr(nw_xml_child(docdata, NS_ANY, "urgency"), "ed-urg");
         if (urg && strlen(urg) == 1 && isdigit((unsigned char)urg[0]) && urg[0] != '0')
             json_object_set_new(o, "urgency", json_integer(urg[0] - '0'));

@@ -430,6 +430,18 @@ bool nw_json_int(const json_t *o, const char *key, long long *v)
 
 /* ---- fields ------------------------------------------------------------- */
 
+void nw_fmt_pubstatus(nw_item_t *it, const char *value)
+{
+    if (!value)
+        return;
+    const char *c = strrchr(value, ':') ? strrchr(value, ':') + 1 : value;
+    if (!strcasecmp(c, "canceled") || !strcasecmp(c, "cancelled"))
+        it->pubstatus = NW_PUB_CANCELED;
+    else if (!strcasecmp(c, "withheld") || !strcasecmp(c, "embargoed"))
+        it->pubstatus = NW_PUB_WITHHELD;
+    json_object_set_new(it->ninjs, "pubstatus", json_string(nw_pubstatus_name(it->pubstatus)));
+}
+
 bool nw_fmt_time(const char *s, const char *field, int64_t *out, nw_err_t *err)
 {
     if (nw_time_parse(s, out))

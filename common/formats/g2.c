@@ -43,15 +43,8 @@ static bool item_meta(nw_item_t *it, xmlNode *meta, nw_err_t *err)
             return false;
     }
     char *ps = nw_xml_attr(nw_xml_child(meta, NS_NAR, "pubStatus"), "qcode");
-    if (ps) {
-        const char *c = nw_g2_code(ps);
-        if (!strcmp(c, "canceled") || !strcmp(c, "cancelled"))
-            it->pubstatus = NW_PUB_CANCELED;
-        else if (!strcmp(c, "withheld") || !strcmp(c, "embargoed"))
-            it->pubstatus = NW_PUB_WITHHELD;
-        json_object_set_new(o, "pubstatus", json_string(nw_pubstatus_name(it->pubstatus)));
-        free(ps);
-    }
+    nw_fmt_pubstatus(it, ps);
+    free(ps);
     nw_xml_set_text(o, "ednote", nw_xml_child(meta, NS_NAR, "edNote"));
     nw_xml_set_text(o, "title", nw_xml_child(meta, NS_NAR, "title"));
     nw_xml_set_text(o, "profile", nw_xml_child(meta, NS_NAR, "profile"));

@@ -81,6 +81,10 @@ bool nw_json_int(const json_t *o, const char *key, long long *v);
 
 /* Parse a timestamp field; on failure fills err (bad-timestamp, naming field). */
 bool nw_fmt_time(const char *s, const char *field, int64_t *out, nw_err_t *err);
+/* The item's status from an agency's value, any case, after any scheme
+ * prefix ("stat:canceled"): canceled/cancelled, withheld/embargoed, else
+ * usable; set in it->pubstatus and the ninjs. NULL: nothing set. */
+void nw_fmt_pubstatus(nw_item_t *it, const char *value);
 bool nw_fmt_u64(const char *s, uint64_t *v);
 char *nw_fmt_strdup(const char *s);
 char *nw_fmt_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -248,14 +248,7 @@ static bool map(nw_item_t *it, const json_t *j, nw_err_t *err)
     it->embargoed = tv[2];
     nw_ninjs_set_time(o, "contentcreated", tv[3]);
     nw_ninjs_set_time(o, "expires", tv[4]);
-    const char *ps = str2(j, "pubstatus", "pubStatus");
-    if (ps) {
-        if (!strcasecmp(ps, "canceled") || !strcasecmp(ps, "cancelled"))
-            it->pubstatus = NW_PUB_CANCELED;
-        else if (!strcasecmp(ps, "withheld") || !strcasecmp(ps, "embargoed"))
-            it->pubstatus = NW_PUB_WITHHELD;
-        json_object_set_new(o, "pubstatus", json_string(nw_pubstatus_name(it->pubstatus)));
-    }
+    nw_fmt_pubstatus(it, str2(j, "pubstatus", "pubStatus"));
     json_t *u = json_object_get(j, "urgency");
     if (json_is_number(u) && json_number_value(u) >= 1 && json_number_value(u) <= 9)
         json_object_set(o, "urgency", u);

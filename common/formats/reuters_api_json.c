@@ -80,15 +80,7 @@ static bool map(nw_item_t *it, const json_t *j, int invalid, nw_err_t *err)
         if (s && !nw_fmt_time(s, tk[i], dst[i], err))
             return false;
     }
-    const char *ps = nw_json_str(j, "pubStatus");
-    if (ps) {
-        const char *c = strchr(ps, ':') ? strchr(ps, ':') + 1 : ps;
-        if (!strcasecmp(c, "canceled") || !strcasecmp(c, "cancelled"))
-            it->pubstatus = NW_PUB_CANCELED;
-        else if (!strcasecmp(c, "withheld") || !strcasecmp(c, "embargoed"))
-            it->pubstatus = NW_PUB_WITHHELD;
-        json_object_set_new(o, "pubstatus", json_string(nw_pubstatus_name(it->pubstatus)));
-    }
+    nw_fmt_pubstatus(it, nw_json_str(j, "pubStatus"));
     long long urg;
     if (nw_json_int(j, "urgency", &urg) && urg >= 1 && urg <= 9)
         json_object_set_new(o, "urgency", json_integer(urg));

@@ -248,6 +248,35 @@ static void test_parse_multi_item(void **state)
     free(data);
 }
 
+/* Agencies spell the status their own way: any case, "cancelled", a scheme
+ * prefix (G2 qcodes, Reuters' API), "embargoed"; anything else is usable. */
+static void test_pubstatus_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *want;
+    } cases[] = {{"usable", "usable"},          {"Canceled", "canceled"},
+                 {"cancelled", "canceled"},     {"stat:canceled", "canceled"},
+                 {"stat:WITHHELD", "withheld"}, {"embargoed", "withheld"},
+                 {"stat:usable", "usable"},     {"draft", "usable"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char doc[256];
+        snprintf(doc, sizeof doc,
+                 "{\"uri\": \"urn:test:ps\", \"version\": \"1\", \"type\": \"text\","
+                 " \"pubstatus\": \"%s\", \"bodies\": [{\"role\": \"main\","
+                 " \"contenttype\": \"text/plain\", \"value\": \"Text.\"}]}",
+                 cases[i].value);
+        nw_input_t in = {.data = doc, .len = strlen(doc), .format = "ninjs"};
+        nw_item_t it;
+        nw_err_t err;
+        assert_true(nw_format_parse(&in, &it, &err));
+        assert_string_equal(nw_pubstatus_name(it.pubstatus), cases[i].want);
+        assert_string_equal(json_string_value(json_object_get(it.ninjs, "pubstatus")),
+                            cases[i].want);
+        nw_item_free(&it);
+    }
+}
+
 static void test_headers(void **state)
 {
     (void)state;
@@ -310,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_ap_merge),
         cmocka_unit_test(test_ap_merge_raw_either_order),
         cmocka_unit_test(test_parse_multi_item),
+        cmocka_unit_test(test_pubstatus_values),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_names),
     };
