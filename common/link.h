@@ -145,8 +145,9 @@ size_t nw_link_rank(const nw_link_cfg_t *cfg, const nw_fp_t *fp, const nw_link_m
 /* Cluster id of an item: the smallest of its own (meta->cluster_id, else
  * story_pk) and the cluster ids of the candidates it is linked to by a
  * duplicate/update/near_duplicate link or a related link with cosine ≥
- * cluster_min_cos. Smallest = earliest story (bigserial), so every replica
- * and every later version reaches the same id. */
+ * cluster_min_cos. Smallest = earliest story (bigserial, its keys taken
+ * under the store's write lock, so in commit order: store_write.c), so every
+ * replica and every later version reaches the same id. */
 int64_t nw_link_cluster_id(const nw_link_cfg_t *cfg, const nw_link_meta_t *meta,
                            const nw_link_cand_t *cands, const nw_link_t *links, size_t n_links);
 

@@ -19,14 +19,18 @@
 #include "pg.h"
 #include "store_batch.h"
 
-/* Serializes the similarity step of concurrent batches (replicas): the
- * second waits until the first commits, then its candidate query sees the
- * first one's items, so two near-identical items stored at the same moment
- * are still linked. A lock per LSH band key would serialize less, but a
- * batch of 500 items holds 24,000 band keys, far beyond PostgreSQL's lock
- * table (max_locks_per_transaction). Taken after the batch's story rows
- * are locked (store_batch.c, load_stories) and held until commit: batches
- * with new versions write one after the other from here on. */
+/* Serializes the writes of concurrent batches (replicas) with new versions:
+ * the second waits until the first commits, then its candidate query sees
+ * the first one's items, so two near-identical items stored at the same
+ * moment are still linked. A lock per LSH band key would serialize less,
+ * but a batch of 500 items holds 24,000 band keys, far beyond PostgreSQL's
+ * lock table (max_locks_per_transaction). Taken after the batch's story rows
+ * are locked (store_batch.c, load_stories) and held until commit, before
+ * the new stories take their keys: story keys then grow in the order the
+ * batches commit, so the smallest key of a cluster is its earliest story
+ * (nw_link_cluster_id). Taken later, after the keys, a batch could commit
+ * a story with a larger key first, and the other replica's item linked to
+ * it started a cluster of its own smaller key: a linked pair split in two. */
 #define SIM_LOCK_KEY "7234092331209"
 
 static bool is_kill(const nw_item_t *it)
@@ -321,15 +325,11 @@ static bool similarity(batch_t *b, nw_err_t *err)
         items[m++].meta.cluster_id = b->stories[b->rec_story[i]].cluster_id;
     }
     bool ok = true;
-    if (m > 0) {
-        PGresult *r = nw_pg_query(st->conn, "SELECT pg_advisory_xact_lock(" SIM_LOCK_KEY ")", 0,
-                                  NULL, PGRES_TUPLES_OK, "similarity lock", err);
-        ok = r != NULL;
-        PQclear(r);
-        PGconn *reader = ok && !st->one_connection ? nw_store_reader(st) : NULL;
-        if (ok && reader)
+    if (m > 0) { /* under the write lock (write_lock) */
+        PGconn *reader = !st->one_connection ? nw_store_reader(st) : NULL;
+        if (reader)
             ok = copy_and_read(b, reader, items, m, err);
-        else if (ok)
+        else
             ok = nw_simindex_copy_candidates(st->conn, &st->sim_cfg, items, m, &b->cands, err);
     }
     free(items);
@@ -723,9 +723,23 @@ static bool copy_versions(batch_t *b, nw_copybuf_t *vbuf, nw_copybuf_t *ebuf,
     return nw_pg_copy_result(conn, versions_table, err);
 }
 
+/* The write lock (SIM_LOCK_KEY), when the batch has a new version. */
+static bool write_lock(batch_t *b, nw_err_t *err)
+{
+    size_t i = 0;
+    while (i < b->n && !is_new_rec(b, i))
+        i++;
+    if (i == b->n)
+        return true;
+    PGresult *r = nw_pg_query(b->st->conn, "SELECT pg_advisory_xact_lock(" SIM_LOCK_KEY ")", 0,
+                              NULL, PGRES_TUPLES_OK, "similarity lock", err);
+    PQclear(r);
+    return r != NULL;
+}
+
 bool nw_batch_write(batch_t *b, pending_events_t *pend, nw_err_t *err)
 {
-    if (!decide(b, err) || !copy_new_stories(b, err) || !similarity(b, err))
+    if (!write_lock(b, err) || !decide(b, err) || !copy_new_stories(b, err) || !similarity(b, err))
         return false;
     nw_copybuf_t vbuf, ebuf;
     nw_copy_init(&vbuf);

@@ -637,3 +637,58 @@ def test_two_replicas_link_near_identical_items_stored_at_once(env2, tmp_path):
         assert by["tag:reuters.com,2026:newsml_L8NPAIR%03dA" % k] == by["urn:newsml:afp.com:20261101T000000Z:TX-PAR-PAIR%03d" % k]
     env.stop(a)
     env.stop(b)
+
+
+def waiting(env, event):
+    """Backends of this test's database waiting for a lock of that kind
+    (pg_stat_activity.wait_event: 'transactionid', 'advisory', ...)."""
+    (n,), = env.sql("""SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                         AND wait_event_type = 'Lock' AND wait_event = %s""", (event,))
+    return n
+
+
+def test_a_pair_stored_by_two_replicas_in_either_order_shares_one_cluster(env2, tmp_path):
+    """The cluster of linked stories is the smallest story key among them,
+    which must be the earliest stored. Replica A takes the keys of its new
+    stories, then is held up (here: another transaction inserting the same
+    story, until it rolls back) while replica B stores the other agency's
+    copy. Before the write lock was taken ahead of the keys, B committed a
+    larger key first and A's item, linked to it, kept its own smaller key as
+    its cluster: one story, two clusters. Now A holds the lock while it
+    waits and B stores after it."""
+    env = env2
+    a = env.start_ingest("a")
+    b = env.start_ingest("b")
+    def owned(p):  # cooperative rebalances log what is added and what is taken away
+        return sum(l["count"] if l.get("msg") == "partitions assigned" else -l["count"]
+                   for l in nwlib.log_lines(p) if l.get("msg") in ("partitions assigned", "partitions revoked"))
+    wait_until(lambda: owned(a) == 1 and owned(b) == 1, timeout=60, what="one partition each")
+    head = "Floodwaters force 1,500 from homes as Millbrook River crests"
+    x = payload(story("reuters", "L8NRACE1A"), 0, "new", FLOOD, 600, head)
+    y = payload(story("afp", "TX-PAR-RACE1"), 0, "new", FLOOD[:-1] + ["Officials gave no new figures."],
+                601, head)
+    hold = psycopg2.connect(env.dsn)
+    try:
+        hold.cursor().execute("INSERT INTO stories (provider, story_id) VALUES ('reuters', %s)",
+                              ("tag:reuters.com,2026:newsml_L8NRACE1A",))
+        env.produce(env.raw, x.encode(), key=b"x", partition=0,
+                    headers=[("newswire-format", b"reuters-newsml-g2")])
+        wait_until(lambda: waiting(env, "transactionid") == 1, timeout=30,
+                   what="the replica storing the Reuters story held up")
+        env.produce(env.raw, y.encode(), key=b"y", partition=1,
+                    headers=[("newswire-format", b"afp-newsml-1.2")])
+        wait_until(lambda: waiting(env, "advisory") == 1 or env.sql("SELECT count(*) FROM stories")[0][0] == 1,
+                   timeout=30, what="the AFP story stored, or waiting for the write lock")
+    finally:
+        hold.rollback()
+        hold.close()
+    ev = events_of(env, 2)
+    assert len({e["id"] for e in ev}) == 2
+    rows = env.sql("""SELECT f.story_id, t.story_id FROM links l
+                        JOIN item_versions f ON f.version_pk = l.from_version_pk
+                        JOIN item_versions t ON t.version_pk = l.to_version_pk""")
+    assert len(rows) == 1, rows
+    clusters = env.sql("SELECT story_id, story_pk, cluster_id FROM stories ORDER BY story_pk")
+    assert len({c for _, _, c in clusters}) == 1, clusters
+    assert {e["cluster_id"] for e in ev} == {clusters[0][2]}
+    assert env.stop(a) == 0 and env.stop(b) == 0
