@@ -323,13 +323,14 @@ bool nw_simindex_process(PGconn *conn, const nw_simindex_cfg_t *scfg, const nw_l
 
 /* ---- maintenance and IDF ----------------------------------------------- */
 
-static bool exec_int_param(PGconn *conn, const char *sql, int v, const char *what, nw_err_t *err)
+static bool exec_int_param(PGconn *conn, const char *sql, long long v, ExecStatusType want,
+                           const char *what, nw_err_t *err)
 {
     char num[24];
-    snprintf(num, sizeof num, "%d", v);
+    snprintf(num, sizeof num, "%lld", v);
     const char *vals[1] = {num};
     PGresult *res = PQexecParams(conn, sql, 1, NULL, vals, NULL, NULL, 0);
-    bool ok = nw_simw_ok(conn, res, PGRES_TUPLES_OK, what, err);
+    bool ok = nw_simw_ok(conn, res, want, what, err);
     PQclear(res);
     return ok;
 }
@@ -351,19 +352,12 @@ bool nw_simindex_maintain(PGconn *conn, nw_err_t *err)
 
 bool nw_simindex_note_backfill(PGconn *conn, int64_t oldest, nw_err_t *err)
 {
-    char t[24];
-    snprintf(t, sizeof t, "%lld", (long long)oldest);
-    const char *vals[1] = {t};
-    PGresult *res =
-        PQexecParams(conn,
-                     "INSERT INTO sim_backfill_marks AS m (day, oldest)"
-                     " VALUES ((now() AT TIME ZONE 'UTC')::date, to_timestamp($1::bigint))"
-                     " ON CONFLICT (day) DO UPDATE SET oldest = excluded.oldest"
-                     "  WHERE excluded.oldest < m.oldest",
-                     1, NULL, vals, NULL, NULL, 0);
-    bool ok = nw_simw_ok(conn, res, PGRES_COMMAND_OK, "backfill mark", err);
-    PQclear(res);
-    return ok;
+    return exec_int_param(conn,
+                          "INSERT INTO sim_backfill_marks AS m (day, oldest)"
+                          " VALUES ((now() AT TIME ZONE 'UTC')::date, to_timestamp($1::bigint))"
+                          " ON CONFLICT (day) DO UPDATE SET oldest = excluded.oldest"
+                          "  WHERE excluded.oldest < m.oldest",
+                          (long long)oldest, PGRES_COMMAND_OK, "backfill mark", err);
 }
 
 bool nw_simindex_prune_step(PGconn *conn, int retention_days, int max_rows, long long *deleted,
@@ -407,7 +401,7 @@ static const char load_idf_sql[] = "SELECT i.term_hash, i.df, m.n_docs FROM sim_
 
 bool nw_simindex_refresh_idf(PGconn *conn, int window_s, nw_err_t *err)
 {
-    return exec_int_param(conn, refresh_idf_sql, window_s, "refresh idf", err);
+    return exec_int_param(conn, refresh_idf_sql, window_s, PGRES_TUPLES_OK, "refresh idf", err);
 }
 
 bool nw_simindex_send_refresh_idf(PGconn *conn, int window_s, nw_err_t *err)
