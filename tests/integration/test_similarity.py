@@ -639,6 +639,13 @@ def test_two_replicas_link_near_identical_items_stored_at_once(env2, tmp_path):
     env.stop(b)
 
 
+def owned(p):
+    """Partitions a replica holds, from its log (cooperative rebalances log
+    what is added and what is taken away)."""
+    return sum(l["count"] if l.get("msg") == "partitions assigned" else -l["count"]
+               for l in nwlib.log_lines(p) if l.get("msg") in ("partitions assigned", "partitions revoked"))
+
+
 def waiting(env, event):
     """Backends of this test's database waiting for a lock of that kind
     (pg_stat_activity.wait_event: 'transactionid', 'advisory', ...)."""
@@ -659,9 +666,6 @@ def test_a_pair_stored_by_two_replicas_in_either_order_shares_one_cluster(env2, 
     env = env2
     a = env.start_ingest("a")
     b = env.start_ingest("b")
-    def owned(p):  # cooperative rebalances log what is added and what is taken away
-        return sum(l["count"] if l.get("msg") == "partitions assigned" else -l["count"]
-                   for l in nwlib.log_lines(p) if l.get("msg") in ("partitions assigned", "partitions revoked"))
     wait_until(lambda: owned(a) == 1 and owned(b) == 1, timeout=60, what="one partition each")
     head = "Floodwaters force 1,500 from homes as Millbrook River crests"
     x = payload(story("reuters", "L8NRACE1A"), 0, "new", FLOOD, 600, head)
@@ -692,3 +696,54 @@ def test_a_pair_stored_by_two_replicas_in_either_order_shares_one_cluster(env2, 
     assert len({c for _, _, c in clusters}) == 1, clusters
     assert {e["cluster_id"] for e in ev} == {clusters[0][2]}
     assert env.stop(a) == 0 and env.stop(b) == 0
+
+
+def test_two_replicas_backfill_an_archive_of_several_weeks(env2, tmp_path):
+    """Two replicas backfill an archive from four months ago, six weeks of
+    it, both at once: each batch makes the weekly index partitions of its
+    items (the other replica's batches holding the DEFAULT partition:
+    migration 0009) and notes its oldest item (migration 0010). Every item
+    is stored and indexed, every cross-agency pair is linked and shares one
+    cluster, and neither replica logs an error."""
+    env = env2
+    a = env.start_ingest("a")
+    b = env.start_ingest("b")
+    wait_until(lambda: owned(a) == 1 and owned(b) == 1, timeout=60, what="one partition each")
+    now_min = int((datetime.datetime.utcnow() - genfeed.T0).total_seconds() // 60)
+    base = now_min - 120 * 24 * 60
+    pairs = 10
+    from confluent_kafka import Producer
+    prod = Producer({"bootstrap.servers": nwlib.brokers(), "linger.ms": 5})
+    for k in range(pairs):
+        at = base + k * 4 * 24 * 60  # a pair every 4 days (beyond the 72 h window): six weeks
+        paras = [s.replace("Millbrook", "Millbrook%d" % k).replace("1,500", "%d,500" % (k + 1)) for s in FLOOD]
+        x = payload(story("reuters", "L8NWEEK%03dA" % k, t0=at), 0, "new", paras, at, "Flood %d" % k)
+        y = payload(story("afp", "TX-PAR-WEEK%03d" % k, t0=at + 1), 0, "new",
+                    paras[:-1] + ["Officials gave no new figures."], at + 1, "Flood %d" % k)
+        prod.produce(env.raw, x.encode(), key=("x%d" % k).encode(), headers=[("newswire-format", b"reuters-newsml-g2")])
+        prod.produce(env.raw, y.encode(), key=("y%d" % k).encode(), headers=[("newswire-format", b"afp-newsml-1.2")])
+    assert prod.flush(30) == 0
+    ev = events_of(env, 2 * pairs, timeout=120)
+    assert len({e["id"] for e in ev}) == 2 * pairs
+    assert env.sql("SELECT count(*) FROM sim_fingerprints") == [(2 * pairs,)]
+    assert env.sql("""SELECT count(*) FROM sim_fingerprints f
+                       WHERE NOT EXISTS (SELECT 1 FROM sim_bands b WHERE b.version_pk = f.version_pk)
+                          OR NOT EXISTS (SELECT 1 FROM sim_terms t WHERE t.version_pk = f.version_pk)""") == [(0,)]
+    weeks = env.sql("""SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                        WHERE i.inhparent = 'sim_bands'::regclass
+                          AND c.relname <> 'sim_bands_default'""")[0][0]
+    assert weeks >= 5  # the archive's weeks, made as the items came (plus the present ones)
+    linked = env.sql("""SELECT f.story_id, t.story_id FROM links l
+                          JOIN item_versions f ON f.version_pk = l.from_version_pk
+                          JOIN item_versions t ON t.version_pk = l.to_version_pk
+                         WHERE l.relation IN ('near_duplicate_of', 'duplicate_of', 'update_of')""")
+    by = dict(env.sql("SELECT story_id, cluster_id FROM stories"))
+    for k in range(pairs):
+        ends = {"tag:reuters.com,2026:newsml_L8NWEEK%03dA" % k,
+                "urn:newsml:afp.com:20261101T000000Z:TX-PAR-WEEK%03d" % k}
+        assert any({f, t} == ends for f, t in linked), (k, linked)
+        assert len({by[s] for s in ends}) == 1, (k, [by[s] for s in ends])
+    assert env.sql("SELECT count(*) FROM sim_backfill_marks") == [(1,)]
+    assert env.stop(a) == 0 and env.stop(b) == 0
+    for p in (a, b):
+        assert [l for l in nwlib.log_lines(p) if l.get("level") == "error"] == []
