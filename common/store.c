@@ -429,20 +429,26 @@ static bool put_range(nw_store_t *st, nw_store_rec_t *recs, const nw_fp_t *fps, 
     }
 }
 
+/* The oldest and newest item time of a batch, an item without one counting
+ * as now (as the index stores it); INT64_MAX and INT64_MIN when empty. */
+static void item_times(const nw_store_rec_t *recs, size_t n, int64_t now, int64_t *lo, int64_t *hi)
+{
+    *lo = INT64_MAX;
+    *hi = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = recs[i].item->versioncreated ? recs[i].item->versioncreated : now;
+        *lo = t < *lo ? t : *lo;
+        *hi = t > *hi ? t : *hi;
+    }
+}
+
 /* The similarity index is partitioned by week of the item's time. A batch
  * whose items fall outside the weeks already made (an archive replay, a
  * clock far ahead) gets its partitions first, in its own statement: rows
  * left in the DEFAULT partition are out of reach of partition pruning, and
- * every candidate query would scan them. */
-static bool ensure_partitions(nw_store_t *st, const nw_store_rec_t *recs, size_t n,
-                              nw_err_t *err)
+ * every candidate query would scan them. lo, hi: item_times(). */
+static bool ensure_partitions(nw_store_t *st, size_t n, int64_t lo, int64_t hi, nw_err_t *err)
 {
-    int64_t now = (int64_t)time(NULL), lo = INT64_MAX, hi = INT64_MIN;
-    for (size_t i = 0; i < n; i++) {
-        int64_t t = recs[i].item->versioncreated ? recs[i].item->versioncreated : now;
-        lo = t < lo ? t : lo;
-        hi = t > hi ? t : hi;
-    }
     if (n == 0 || (st->parts_hi && lo >= st->parts_lo && hi < st->parts_hi))
         return true;
     lo -= 7 * 86400;
@@ -478,15 +484,9 @@ static bool ensure_partitions(nw_store_t *st, const nw_store_rec_t *recs, size_t
  * the oldest item noted today or yesterday, so that a backfill beside live
  * traffic keeps what its next items link to. One statement a day per replica
  * unless an older item comes; live traffic writes none. */
-static bool note_backfill(nw_store_t *st, const nw_store_rec_t *recs, size_t n, nw_err_t *err)
+static bool note_backfill(nw_store_t *st, int64_t oldest, int64_t now, nw_err_t *err)
 {
-    int64_t now = (int64_t)time(NULL), oldest = INT64_MAX;
-    for (size_t i = 0; i < n; i++) {
-        int64_t t = recs[i].item->versioncreated;
-        if (t && t < oldest)
-            oldest = t;
-    }
-    if (oldest > now - 86400)
+    if (oldest > now - 86400) /* also an empty batch: INT64_MAX */
         return true;
     int64_t day = now / 86400;
     if (st->backfill.day == day && oldest >= st->backfill.oldest)
@@ -501,7 +501,9 @@ static bool note_backfill(nw_store_t *st, const nw_store_rec_t *recs, size_t n, 
 bool nw_store_put_batch(nw_store_t *st, nw_store_rec_t *recs, size_t n, const nw_fp_t *fps,
                         nw_events_t *events, nw_err_t *err)
 {
-    if (!ensure_partitions(st, recs, n, err) || !note_backfill(st, recs, n, err))
+    int64_t now = (int64_t)time(NULL), lo, hi;
+    item_times(recs, n, now, &lo, &hi);
+    if (!ensure_partitions(st, n, lo, hi, err) || !note_backfill(st, lo, now, err))
         return false;
     if (!st->idf_loaded_us) {
         nw_err_t merr = {0};
