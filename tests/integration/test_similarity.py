@@ -50,6 +50,11 @@ FLOOD_OTHER_AGENCY = [
 ]
 
 
+def minute_now():
+    """The present as genfeed's item minute (minutes since genfeed.T0)."""
+    return int((datetime.datetime.utcnow() - genfeed.T0).total_seconds() // 60)
+
+
 def story(provider, sid, slug="Oregon-flood", place="Millbrook", by="Dana Whitfield", t0=600):
     return {"provider": provider, "id": sid, "vbase": 500000000, "t0": genfeed.when(t0),
             "by": by, "slug": slug, "place": place}
@@ -95,6 +100,25 @@ def one(events, **match):
     got = [e for e in events if all(e.get(k) == v for k, v in match.items())]
     assert len(got) == 1, (match, [(e["kind"], e["provider"], e["story_id"], e["version"]) for e in events])
     return got[0]
+
+
+def story_links(env):
+    """The links table by story: (from story_id, relation, to story_id), from
+    the newer version to the older."""
+    return env.sql("""SELECT f.story_id, l.relation, t.story_id FROM links l
+                        JOIN item_versions f ON f.version_pk = l.from_version_pk
+                        JOIN item_versions t ON t.version_pk = l.to_version_pk""")
+
+
+def assert_pairs_linked_in_one_cluster(env, pairs):
+    """Each (story_id, story_id) pair linked as copies (duplicate,
+    near-duplicate, update) either way, and in one cluster."""
+    copies = [{f, t} for f, rel, t in story_links(env)
+              if rel in ("near_duplicate_of", "duplicate_of", "update_of")]
+    cluster = dict(env.sql("SELECT story_id, cluster_id FROM stories"))
+    for a, b in pairs:
+        assert {a, b} in copies, (a, b, copies)
+        assert cluster[a] == cluster[b], (a, b, cluster[a], cluster[b])
 
 
 def test_versions_duplicates_rewrites_related_clusters(env, tmp_path):
@@ -149,9 +173,7 @@ def test_versions_duplicates_rewrites_related_clusters(env, tmp_path):
     assert env.sql("SELECT DISTINCT cluster_id FROM item_versions") == [(cluster,)]
 
     # the links table holds the same, from the newer version to the older
-    rows = env.sql("""SELECT f.story_id, l.relation, t.story_id FROM links l
-                        JOIN item_versions f ON f.version_pk = l.from_version_pk
-                        JOIN item_versions t ON t.version_pk = l.to_version_pk""")
+    rows = story_links(env)
     assert ("tag:reuters.com,2026:newsml_L8N3FLOOD2", "duplicate_of",
             "tag:reuters.com,2026:newsml_L8N3FLOOD1") in rows
     assert any(r[0].endswith("L8N3FLOOD3") and r[1] == "update_of" for r in rows)
@@ -262,7 +284,7 @@ def test_expired_index_rows_are_pruned_at_the_next_start(env, tmp_path):
     rows."""
     p = env.start_ingest()
     wait_log(p, lambda l: l.get("msg") == "partitions assigned")
-    now_min = int((datetime.datetime.utcnow() - genfeed.T0).total_seconds() // 60)
+    now_min = minute_now()
     old_min, new_min = now_min - 45 * 24 * 60, now_min - 60
     files = []
     for i, (minute, paras) in enumerate([(old_min, FLOOD), (old_min + 5, FLOOD_MORE),
@@ -304,7 +326,7 @@ def test_a_restart_in_the_middle_of_an_archive_backfill_keeps_its_links(env, tmp
     (the oldest item stored today or yesterday) keeps the retention before
     it, so the archive's next items still link to what it stored before. Two
     days after the backfill, the next start prunes the archive as usual."""
-    now_min = int((datetime.datetime.utcnow() - genfeed.T0).total_seconds() // 60)
+    now_min = minute_now()
     at = now_min - 90 * 24 * 60
     head = "Floodwaters force 1,500 from homes as Millbrook River crests"
     live = story("reuters", "L8N3LIVE1", slug="Markets", t0=now_min - 5)
@@ -623,18 +645,9 @@ def test_two_replicas_link_near_identical_items_stored_at_once(env2, tmp_path):
     # a rebalance while the second replica joins may replay a batch: repeats
     # carry the same id, so count distinct events
     assert len({e["id"] for e in ev}) == 2 * pairs
-    linked = env.sql("""SELECT f.story_id, t.story_id FROM links l
-                          JOIN item_versions f ON f.version_pk = l.from_version_pk
-                          JOIN item_versions t ON t.version_pk = l.to_version_pk
-                         WHERE l.relation IN ('near_duplicate_of', 'duplicate_of', 'update_of')""")
-    for k in range(pairs):
-        ends = {"tag:reuters.com,2026:newsml_L8NPAIR%03dA" % k, "urn:newsml:afp.com:20261101T000000Z:TX-PAR-PAIR%03d" % k}
-        assert any({f, t} == ends for f, t in linked), (k, linked)
-    # and each pair shares one cluster
-    clusters = env.sql("SELECT story_id, cluster_id FROM stories")
-    by = dict(clusters)
-    for k in range(pairs):
-        assert by["tag:reuters.com,2026:newsml_L8NPAIR%03dA" % k] == by["urn:newsml:afp.com:20261101T000000Z:TX-PAR-PAIR%03d" % k]
+    assert_pairs_linked_in_one_cluster(env, [("tag:reuters.com,2026:newsml_L8NPAIR%03dA" % k,
+                                              "urn:newsml:afp.com:20261101T000000Z:TX-PAR-PAIR%03d" % k)
+                                             for k in range(pairs)])
     env.stop(a)
     env.stop(b)
 
@@ -688,9 +701,7 @@ def test_a_pair_stored_by_two_replicas_in_either_order_shares_one_cluster(env2, 
         hold.close()
     ev = events_of(env, 2)
     assert len({e["id"] for e in ev}) == 2
-    rows = env.sql("""SELECT f.story_id, t.story_id FROM links l
-                        JOIN item_versions f ON f.version_pk = l.from_version_pk
-                        JOIN item_versions t ON t.version_pk = l.to_version_pk""")
+    rows = story_links(env)
     assert len(rows) == 1, rows
     clusters = env.sql("SELECT story_id, story_pk, cluster_id FROM stories ORDER BY story_pk")
     assert len({c for _, _, c in clusters}) == 1, clusters
@@ -709,7 +720,7 @@ def test_two_replicas_backfill_an_archive_of_several_weeks(env2, tmp_path):
     a = env.start_ingest("a")
     b = env.start_ingest("b")
     wait_until(lambda: owned(a) == 1 and owned(b) == 1, timeout=60, what="one partition each")
-    now_min = int((datetime.datetime.utcnow() - genfeed.T0).total_seconds() // 60)
+    now_min = minute_now()
     base = now_min - 120 * 24 * 60
     pairs = 10
     from confluent_kafka import Producer
@@ -733,16 +744,9 @@ def test_two_replicas_backfill_an_archive_of_several_weeks(env2, tmp_path):
                         WHERE i.inhparent = 'sim_bands'::regclass
                           AND c.relname <> 'sim_bands_default'""")[0][0]
     assert weeks >= 5  # the archive's weeks, made as the items came (plus the present ones)
-    linked = env.sql("""SELECT f.story_id, t.story_id FROM links l
-                          JOIN item_versions f ON f.version_pk = l.from_version_pk
-                          JOIN item_versions t ON t.version_pk = l.to_version_pk
-                         WHERE l.relation IN ('near_duplicate_of', 'duplicate_of', 'update_of')""")
-    by = dict(env.sql("SELECT story_id, cluster_id FROM stories"))
-    for k in range(pairs):
-        ends = {"tag:reuters.com,2026:newsml_L8NWEEK%03dA" % k,
-                "urn:newsml:afp.com:20261101T000000Z:TX-PAR-WEEK%03d" % k}
-        assert any({f, t} == ends for f, t in linked), (k, linked)
-        assert len({by[s] for s in ends}) == 1, (k, [by[s] for s in ends])
+    assert_pairs_linked_in_one_cluster(env, [("tag:reuters.com,2026:newsml_L8NWEEK%03dA" % k,
+                                              "urn:newsml:afp.com:20261101T000000Z:TX-PAR-WEEK%03d" % k)
+                                             for k in range(pairs)])
     assert env.sql("SELECT count(*) FROM sim_backfill_marks") == [(1,)]
     assert env.stop(a) == 0 and env.stop(b) == 0
     for p in (a, b):
