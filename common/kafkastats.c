@@ -97,6 +97,13 @@ static json_int_t partition_lag(const json_t *p, const char *lag_key, bool store
     return hi >= 0 && pos >= 0 && pos <= hi ? hi - pos : -1;
 }
 
+/* A partition of this consumer's assignment in the statistics: -1 is
+ * librdkafka's internal "unassigned" queue; desired = in our assignment. */
+static bool assigned(const char *part, const json_t *p)
+{
+    return strcmp(part, "-1") && json_is_true(json_object_get(p, "desired"));
+}
+
 static void unfetched_free(unfetched_t *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -116,7 +123,7 @@ static void unfetched_update(const json_t *st, bool up)
     json_t *t, *p;
     json_object_foreach(json_object_get(st, "topics"), topic, t) {
         json_object_foreach(json_object_get(t, "partitions"), part, p) {
-            if (!up || !strcmp(part, "-1") || !json_is_true(json_object_get(p, "desired")))
+            if (!up || !assigned(part, p))
                 continue;
             const char *state = json_string_value(json_object_get(p, "fetch_state"));
             int32_t id = (int32_t)atoi(part);
@@ -198,8 +205,7 @@ int nw_kafkastats_cb(rd_kafka_t *rk, char *text, size_t len, void *opaque)
     json_t *t, *p;
     json_object_foreach(json_object_get(st, "topics"), topic, t) {
         json_object_foreach(json_object_get(t, "partitions"), part, p) {
-            /* -1 is librdkafka's internal "unassigned" queue; desired = in our assignment */
-            if (!strcmp(part, "-1") || !json_is_true(json_object_get(p, "desired")))
+            if (!assigned(part, p))
                 continue;
             json_int_t lag = partition_lag(p, "consumer_lag", false);
             json_int_t lag_stored = partition_lag(p, "consumer_lag_stored", true);
